@@ -1,0 +1,86 @@
+# Lifeboat: a write-protected recovery partition and safe updater for companion computers.
+#   make          build the programs into build/bin/
+#   make check    every test; ends with "N passed, N failed"
+#   make demo     build a sample bundle and install it onto a file-backed target
+#   make bench    throughput and memory against baselines (not part of check)
+#   make fuzz     a timed libFuzzer run of every fuzz target
+
+VERSION := $(shell cat VERSION)
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
+CPPFLAGS += -D_GNU_SOURCE -DLB_VERSION='"$(VERSION)"' -Icgi
+LDLIBS := -lzstd -lcrypto -lpthread
+
+B := build
+LIB_SRC := $(wildcard cgi/lib/*.c)
+TOOL_SRC := cgi/tool-output.c
+PROGRAMS := lifeboat lifeboat-bundle
+UNIT_SRC := $(wildcard tests/unit/test-*.c)
+FUZZ_SRC := $(wildcard fuzz/fuzz-*.c)
+
+# Two builds of the library: the shipping one, and one with ASan+UBSan for unit tests.
+OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o) $(TOOL_SRC:%.c=$(B)/obj/%.o)
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
+
+.PHONY: all check unit integration fuzz-replay fuzz bench demo clean format lint
+all: $(PROGRAMS:%=$(B)/bin/%)
+
+$(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+$(B)/lib/liblifeboat.a: $(filter $(B)/obj/cgi/lib/%,$(OBJ))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(B)/bin/%: $(B)/obj/cgi/%.o $(B)/obj/cgi/tool-output.o $(B)/lib/liblifeboat.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/san/%.o: %.c $(wildcard cgi/lib/*.h tests/unit/*.h) VERSION
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c $< -o $@
+
+$(B)/san/liblifeboat.a: $(SAN_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/test/%: tests/unit/%.c $(B)/san/liblifeboat.a tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(SAN_FLAGS) $(WARN) -o $@ $< $(B)/san/liblifeboat.a $(LDLIBS)
+
+# Fuzz targets: libFuzzer with clang when asked for (make fuzz), and the same sources linked
+# against a small driver that replays the corpus under the sanitizers inside make check.
+$(B)/fuzz-replay/%: fuzz/%.c fuzz/replay-main.c $(B)/san/liblifeboat.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $< fuzz/replay-main.c $(B)/san/liblifeboat.a $(LDLIBS)
+
+$(B)/fuzz/%: fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/test/%)
+FUZZ_REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz-replay/%)
+
+check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
+	@tests/run
+
+fuzz: $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
+	@fuzz/run $(FUZZ_SECONDS)
+
+bench: all
+	@bench/run
+
+demo: all
+	@scripts/demo
+
+format:
+	clang-format -i cgi/*.c cgi/*.h cgi/lib/*.c cgi/lib/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 -D_GNU_SOURCE \
+		-DLB_VERSION='"$(VERSION)"' -Icgi cgi
+
+clean:
+	rm -rf $(B)/obj $(B)/san $(B)/bin $(B)/lib $(B)/test $(B)/fuzz $(B)/fuzz-replay

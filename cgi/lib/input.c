@@ -1,0 +1,37 @@
+#include "input.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+static ssize_t fd_read(void *ctx, void *buf, size_t size)
+{
+	for (;;) {
+		ssize_t n = read(*(int *)ctx, buf, size);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+void lb_input_init_fd(struct lb_input *in, int *fd)
+{
+	in->read = fd_read;
+	in->ctx = fd;
+	in->consumed = 0;
+}
+
+ssize_t lb_input_read_full(struct lb_input *in, void *buf, size_t size)
+{
+	size_t done = 0;
+	while (done < size) {
+		ssize_t n = in->read(in->ctx, (char *)buf + done, size - done);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	in->consumed += done;
+	return (ssize_t)done;
+}

@@ -1,0 +1,605 @@
+#include "install.h"
+#include "bundle.h"
+#include "macro.h"
+#include "target.h"
+#include "version.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <zstd.h>
+
+/* One chunk on its way: read into `compressed` by the reader, then decompressed, checked and
+ * written (or read back and checked) by a worker. A job owns its buffers for its whole life. */
+enum job_kind { JOB_WRITE, JOB_READBACK };
+
+struct job {
+	enum job_kind kind;
+	const struct lb_image *image;
+	struct lb_target *target; /* NULL in a dry run: check only */
+	uint32_t index;
+	uint8_t *compressed;
+	uint8_t *data; /* aligned for direct I/O */
+};
+
+/* A fixed set of jobs shared between the reader (this thread) and the workers: `free_jobs`
+ * are ready to be filled, `queue` waits for a worker. The first error stops everything. */
+struct pipeline {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct job *jobs;
+	unsigned job_count;
+	struct job **free_jobs;
+	unsigned free_count;
+	struct job **queue; /* ring */
+	unsigned queue_head, queue_len;
+	bool closing;
+	atomic_bool failed;
+	struct lb_error err;
+	pthread_t *threads;
+	unsigned thread_count;
+	const uint8_t *zeros;
+	size_t chunk_max;
+	atomic_uint_fast64_t written, readback;
+};
+
+static void pipeline_fail(struct pipeline *p, const struct lb_error *e)
+{
+	pthread_mutex_lock(&p->lock);
+	if (!lb_error_failed(&p->err))
+		p->err = *e;
+	atomic_store(&p->failed, true);
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static const char *chunk_where(const struct job *j, char *buf, size_t size)
+{
+	snprintf(buf, size, "chunk %u of %u of image '%s'", j->index + 1, j->image->chunk_count, j->image->role);
+	return buf;
+}
+
+/* Decompresses and checks one chunk into j->data. */
+static int check_chunk(struct job *j, ZSTD_DCtx *dctx, uint32_t length, struct lb_error *err)
+{
+	const struct lb_chunk *c = &j->image->chunks[j->index];
+	char where[128];
+	uint8_t digest[LB_SHA256_SIZE];
+
+	size_t n = ZSTD_decompressDCtx(dctx, j->data, length, j->compressed, c->compressed_size);
+	if (ZSTD_isError(n) || n != length)
+		return lb_error_set(err, EBADMSG, LB_E_CHUNK_CORRUPT,
+				    "%s does not decompress (%s): the bundle is damaged; copy it again",
+				    chunk_where(j, where, sizeof(where)),
+				    ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
+	lb_sha256(j->data, length, digest);
+	if (memcmp(digest, c->sha256, LB_SHA256_SIZE) != 0)
+		return lb_error_set(err, EBADMSG, LB_E_CHUNK_CORRUPT,
+				    "%s does not match its hash in the signed manifest: the bundle is damaged; "
+				    "copy it again",
+				    chunk_where(j, where, sizeof(where)));
+	return 0;
+}
+
+static uint64_t chunk_offset(const struct job *j)
+{
+	return (uint64_t)j->index * j->image->chunk_size;
+}
+
+static int write_job(struct pipeline *p, struct job *j, ZSTD_DCtx *dctx, struct lb_error *err)
+{
+	const struct lb_chunk *c = &j->image->chunks[j->index];
+	uint32_t length = lb_image_chunk_length(j->image, j->index);
+	int r;
+
+	if (c->compressed_size != 0 && (r = check_chunk(j, dctx, length, err)) < 0)
+		return r;
+	if (j->target) {
+		r = c->compressed_size ? lb_target_write(j->target, j->data, length, chunk_offset(j))
+				       : lb_target_zero(j->target, p->zeros, length, chunk_offset(j));
+		if (r < 0) {
+			char where[128];
+			return lb_error_set(err, -r, LB_E_WRITE,
+					    "writing %s to %s failed: %s. The card may be failing or too small; "
+					    "main is not bootable until an install succeeds",
+					    chunk_where(j, where, sizeof(where)), j->target->path, strerror(-r));
+		}
+	}
+	atomic_fetch_add(&p->written, length);
+	return 0;
+}
+
+static int readback_job(struct pipeline *p, struct job *j, struct lb_error *err)
+{
+	const struct lb_chunk *c = &j->image->chunks[j->index];
+	uint32_t length = lb_image_chunk_length(j->image, j->index);
+	uint8_t digest[LB_SHA256_SIZE];
+	char where[128];
+
+	int r = lb_target_read(j->target, j->data, length, chunk_offset(j));
+	if (r < 0)
+		return lb_error_set(err, -r, LB_E_READBACK, "reading back %s from %s failed: %s. The card is failing",
+				    chunk_where(j, where, sizeof(where)), j->target->path, strerror(-r));
+	bool ok;
+	if (c->compressed_size == 0)
+		ok = lb_is_zero(j->data, length);
+	else {
+		lb_sha256(j->data, length, digest);
+		ok = memcmp(digest, c->sha256, LB_SHA256_SIZE) == 0;
+	}
+	if (!ok)
+		return lb_error_set(err, EIO, LB_E_READBACK,
+				    "%s reads back different from what was written to %s: the card does not keep "
+				    "what it is given (fake capacity or worn out); replace it",
+				    chunk_where(j, where, sizeof(where)), j->target->path);
+	atomic_fetch_add(&p->readback, length);
+	return 0;
+}
+
+static void *worker(void *userdata)
+{
+	struct pipeline *p = userdata;
+	ZSTD_DCtx *dctx = ZSTD_createDCtx();
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->queue_len == 0 && !p->closing)
+			pthread_cond_wait(&p->changed, &p->lock);
+		if (p->queue_len == 0)
+			break;
+		struct job *j = p->queue[p->queue_head];
+		p->queue_head = (p->queue_head + 1) % p->job_count;
+		p->queue_len--;
+		pthread_mutex_unlock(&p->lock);
+
+		if (!atomic_load(&p->failed)) {
+			struct lb_error e = {0};
+			int r = !dctx ? lb_error_set(&e, ENOMEM, LB_E_INTERNAL, "out of memory for a decompressor")
+			    : j->kind == JOB_WRITE ? write_job(p, j, dctx, &e)
+						   : readback_job(p, j, &e);
+			if (r < 0)
+				pipeline_fail(p, &e);
+		}
+
+		pthread_mutex_lock(&p->lock);
+		p->free_jobs[p->free_count++] = j;
+		pthread_cond_broadcast(&p->changed);
+	}
+	pthread_mutex_unlock(&p->lock);
+	ZSTD_freeDCtx(dctx);
+	return NULL;
+}
+
+/* Waits for a free job; NULL once the pipeline failed. */
+static struct job *pipeline_take(struct pipeline *p)
+{
+	struct job *j = NULL;
+	pthread_mutex_lock(&p->lock);
+	while (p->free_count == 0 && !atomic_load(&p->failed))
+		pthread_cond_wait(&p->changed, &p->lock);
+	if (!atomic_load(&p->failed))
+		j = p->free_jobs[--p->free_count];
+	pthread_mutex_unlock(&p->lock);
+	return j;
+}
+
+static void pipeline_submit(struct pipeline *p, struct job *j)
+{
+	pthread_mutex_lock(&p->lock);
+	p->queue[(p->queue_head + p->queue_len) % p->job_count] = j;
+	p->queue_len++;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Hands back a job that was taken but will not be submitted. */
+static void pipeline_submit_free(struct pipeline *p, struct job *j)
+{
+	pthread_mutex_lock(&p->lock);
+	p->free_jobs[p->free_count++] = j;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Waits until every submitted job has finished; returns 0 or -1 when one failed. */
+static int pipeline_drain(struct pipeline *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->free_count < p->job_count)
+		pthread_cond_wait(&p->changed, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	return atomic_load(&p->failed) ? -1 : 0;
+}
+
+static void pipeline_stop(struct pipeline *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->closing = true;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->thread_count; i++)
+		pthread_join(p->threads[i], NULL);
+	for (unsigned i = 0; p->jobs && i < p->job_count; i++) {
+		free(p->jobs[i].compressed);
+		free(p->jobs[i].data);
+	}
+	free(p->jobs);
+	free(p->free_jobs);
+	free(p->queue);
+	free(p->threads);
+	free((void *)p->zeros);
+	pthread_cond_destroy(&p->changed);
+	pthread_mutex_destroy(&p->lock);
+}
+
+static int pipeline_start(struct pipeline *p, unsigned threads, size_t chunk_max, struct lb_error *err)
+{
+	*p = (struct pipeline){.thread_count = 0, .chunk_max = chunk_max};
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->changed, NULL);
+
+	/* Two jobs beyond one per worker keep every worker busy while the reader fills the next. */
+	p->job_count = threads + 2;
+	size_t data_size = (chunk_max + 4095) / 4096 * 4096;
+	p->jobs = calloc(p->job_count, sizeof(*p->jobs));
+	p->free_jobs = calloc(p->job_count, sizeof(*p->free_jobs));
+	p->queue = calloc(p->job_count, sizeof(*p->queue));
+	p->threads = calloc(threads, sizeof(*p->threads));
+	/* calloc of a large block maps the kernel's zero page: it costs no memory until written,
+	 * and it is never written. */
+	p->zeros = calloc(1, data_size);
+	if (!p->jobs || !p->free_jobs || !p->queue || !p->threads || !p->zeros)
+		return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for the pipeline");
+	for (unsigned i = 0; i < p->job_count; i++) {
+		struct job *j = &p->jobs[i];
+		j->compressed = malloc(ZSTD_compressBound(chunk_max));
+		if (!j->compressed || posix_memalign((void **)&j->data, 4096, data_size) != 0)
+			return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for chunk buffers");
+		p->free_jobs[p->free_count++] = j;
+	}
+	for (unsigned i = 0; i < threads; i++) {
+		if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
+			return lb_error_set(err, EAGAIN, LB_E_INTERNAL, "cannot start a worker thread");
+		p->thread_count++;
+	}
+	return 0;
+}
+
+static void ZSTD_freeDCtxp(ZSTD_DCtx **d)
+{
+	ZSTD_freeDCtx(*d);
+}
+
+/* ---- the install itself ---- */
+
+struct install {
+	const struct lb_install_options *opt;
+	struct lb_input *in;
+	struct lb_bundle_header header;
+	struct lb_target targets[LB_IMAGES_MAX]; /* by image index */
+	struct lb_progress progress;
+};
+
+static void report(struct install *s, enum lb_phase phase)
+{
+	s->progress.phase = phase;
+	s->progress.received = s->in->consumed;
+	if (s->opt->progress)
+		s->opt->progress(&s->progress, s->opt->userdata);
+}
+
+static int authenticate(struct install *s, struct lb_error *err)
+{
+	const struct lb_install_options *opt = s->opt;
+	struct lb_bundle_header *h = &s->header;
+
+	if (h->signed_) {
+		if (lb_keyring_count(opt->keyring) == 0)
+			return lb_error_set(err, EKEYREJECTED, LB_E_UNKNOWN_KEY,
+					    "this device has no trusted keys, so it cannot check the bundle's "
+					    "signature: put the public key in the keyring directory");
+		return lb_keyring_verify(opt->keyring, h->manifest_text, h->manifest_size, h->signature, err);
+	}
+	if (!opt->allow_unsigned)
+		return lb_error_set(err, EKEYREJECTED, LB_E_UNSIGNED,
+				    "the bundle is not signed, and this device accepts only signed bundles: sign "
+				    "it with 'lifeboat-bundle create --key'");
+	return 0;
+}
+
+static const struct lb_target_spec *find_target(const struct lb_install_options *opt, const char *role)
+{
+	for (unsigned i = 0; i < opt->target_count; i++)
+		if (strcmp(opt->targets[i].role, role) == 0)
+			return &opt->targets[i];
+	return NULL;
+}
+
+/* Everything that can be known from the header is checked here, before the first write. */
+static int check_header(struct install *s, struct lb_error *err)
+{
+	const struct lb_install_options *opt = s->opt;
+	const struct lb_manifest *m = &s->header.manifest;
+	const char *recovery = opt->recovery_version ? opt->recovery_version : LB_VERSION;
+	int r;
+
+	if (opt->compatible && strcmp(m->compatible, opt->compatible) != 0)
+		return lb_error_set(err, EPERM, LB_E_INCOMPATIBLE,
+				    "the bundle is for '%s' but this device is '%s': use the bundle built for "
+				    "this board",
+				    m->compatible, opt->compatible);
+	if (strverscmp(recovery, m->min_recovery_version) < 0)
+		return lb_error_set(err, EPERM, LB_E_RECOVERY_TOO_OLD,
+				    "the bundle needs recovery %s or newer; this recovery is %s: update the "
+				    "recovery first",
+				    m->min_recovery_version, recovery);
+	if (opt->dry_run)
+		return 0;
+
+	for (unsigned i = 0; i < m->image_count; i++) {
+		const struct lb_image *img = &m->images[i];
+		const struct lb_target_spec *spec = find_target(opt, img->role);
+		if (!spec)
+			return lb_error_set(err, ENOENT, LB_E_NO_TARGET,
+					    "the bundle has an image '%s' but no target is configured for it: add "
+					    "--target %s=DEVICE or a target.%s line to the configuration",
+					    img->role, img->role, img->role);
+		if ((r = lb_target_open(&s->targets[i], spec->path, err)) < 0)
+			return r;
+		if (img->size > s->targets[i].capacity)
+			return lb_error_set(err, ENOSPC, LB_E_IMAGE_TOO_LARGE,
+					    "image '%s' needs %llu bytes but %s holds only %llu: repartition the "
+					    "card or build a smaller image",
+					    img->role, (unsigned long long)img->size, spec->path,
+					    (unsigned long long)s->targets[i].capacity);
+	}
+	return 0;
+}
+
+static int truncated(struct install *s, struct lb_error *err, const struct lb_image *img, uint32_t index)
+{
+	uint64_t total = lb_bundle_size(&s->header);
+	return lb_error_set(err, EPIPE, LB_E_TRUNCATED,
+			    "the bundle ended at byte %llu of %llu (%llu %%), in chunk %u of image '%s': the "
+			    "file is incomplete or the connection was lost; send it again",
+			    (unsigned long long)s->in->consumed, (unsigned long long)total,
+			    (unsigned long long)(s->in->consumed * 100 / total), index + 1, img->role);
+}
+
+/* Reads one chunk's payload into a job. */
+static int receive_chunk(struct install *s, struct job *j, struct lb_error *err)
+{
+	uint32_t size = j->image->chunks[j->index].compressed_size;
+	ssize_t n = lb_input_read_full(s->in, j->compressed, size);
+	if (n < 0)
+		return lb_error_set(err, (int)-n, LB_E_READ, "reading the bundle failed at byte %llu: %s",
+				    (unsigned long long)s->in->consumed, strerror((int)-n));
+	if ((size_t)n < size)
+		return truncated(s, err, j->image, j->index);
+	return 0;
+}
+
+static bool cancelled(const struct lb_install_options *opt)
+{
+	return opt->cancel && atomic_load(opt->cancel);
+}
+
+static int stream_payload_end(struct install *s, struct lb_error *err);
+
+static int stream_payload(struct install *s, struct pipeline *p, struct lb_error *err)
+{
+	const struct lb_manifest *m = &s->header.manifest;
+	int r;
+
+	for (unsigned i = 0; i < m->image_count; i++) {
+		const struct lb_image *img = &m->images[i];
+		for (uint32_t c = 0; c < img->chunk_count; c++) {
+			if (cancelled(s->opt))
+				return lb_error_set(err, ECANCELED, LB_E_CANCELLED, "the install was cancelled");
+			struct job *j = pipeline_take(p);
+			if (!j)
+				return -EIO; /* a worker failed: its error is in the pipeline */
+			*j = (struct job){.kind = JOB_WRITE, .image = img, .target = &s->targets[i], .index = c,
+					  .compressed = j->compressed, .data = j->data};
+			if (s->opt->dry_run)
+				j->target = NULL;
+			if ((r = receive_chunk(s, j, err)) < 0) {
+				pipeline_submit_free(p, j);
+				return r;
+			}
+			pipeline_submit(p, j);
+			s->progress.written = atomic_load(&p->written);
+			report(s, LB_PHASE_WRITING);
+		}
+	}
+	return stream_payload_end(s, err);
+}
+
+static int stream_payload_end(struct install *s, struct lb_error *err)
+{
+	/* The manifest says where the bundle ends; anything after it is not covered by the
+	 * signature and means the file is not what it claims to be. */
+	uint8_t extra;
+	ssize_t n = lb_input_read_full(s->in, &extra, 1);
+	if (n < 0)
+		return lb_error_set(err, (int)-n, LB_E_READ, "reading the end of the bundle failed: %s",
+				    strerror((int)-n));
+	if (n > 0)
+		return lb_error_set(err, EBADMSG, LB_E_TRAILING_DATA,
+				    "data follows the end of the bundle at byte %llu: the file was altered or two "
+				    "files were joined; use the original bundle",
+				    (unsigned long long)(s->in->consumed - 1));
+	return 0;
+}
+
+static int readback(struct install *s, struct pipeline *p)
+{
+	const struct lb_manifest *m = &s->header.manifest;
+	for (unsigned i = 0; i < m->image_count; i++)
+		for (uint32_t c = 0; c < m->images[i].chunk_count; c++) {
+			struct job *j = pipeline_take(p);
+			if (!j)
+				return -EIO;
+			*j = (struct job){.kind = JOB_READBACK, .image = &m->images[i], .target = &s->targets[i],
+					  .index = c, .compressed = j->compressed, .data = j->data};
+			pipeline_submit(p, j);
+			s->progress.readback = atomic_load(&p->readback);
+			report(s, LB_PHASE_READBACK);
+		}
+	return pipeline_drain(p);
+}
+
+static int sync_targets(struct install *s, struct lb_error *err)
+{
+	for (unsigned i = 0; i < s->header.manifest.image_count; i++) {
+		int r = lb_target_sync(&s->targets[i]);
+		if (r < 0)
+			return lb_error_set(err, -r, LB_E_WRITE,
+					    "flushing %s failed: %s. The card may be failing; main is not bootable "
+					    "until an install succeeds",
+					    s->targets[i].path, strerror(-r));
+	}
+	return 0;
+}
+
+/* A dry run checks chunks in order on this thread, which also lets it check each image's
+ * whole-image hash: the one field the streaming path has no ordered view for. */
+static int verify_in_order(struct install *s, struct pipeline *p, struct lb_error *err)
+{
+	const struct lb_manifest *m = &s->header.manifest;
+	_cleanup_(ZSTD_freeDCtxp) ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	if (!dctx)
+		return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for a decompressor");
+	struct job *j = pipeline_take(p);
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < m->image_count; i++) {
+		const struct lb_image *img = &m->images[i];
+		struct lb_sha256_stream *whole = lb_sha256_stream_new();
+		if (!whole)
+			return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory");
+		for (uint32_t c = 0; r == 0 && c < img->chunk_count; c++) {
+			*j = (struct job){.kind = JOB_WRITE, .image = img, .index = c, .compressed = j->compressed,
+					  .data = j->data};
+			if ((r = receive_chunk(s, j, err)) < 0 || (r = write_job(p, j, dctx, err)) < 0)
+				break;
+			uint32_t length = lb_image_chunk_length(img, c);
+			lb_sha256_stream_update(whole, img->chunks[c].compressed_size ? j->data : p->zeros, length);
+			s->progress.written = atomic_load(&p->written);
+			report(s, LB_PHASE_WRITING);
+		}
+		uint8_t digest[LB_SHA256_SIZE];
+		lb_sha256_stream_final(whole, digest);
+		lb_sha256_stream_free(whole);
+		if (r == 0 && memcmp(digest, img->sha256, LB_SHA256_SIZE) != 0)
+			r = lb_error_set(err, EBADMSG, LB_E_CHUNK_CORRUPT,
+					 "image '%s' does not match its whole-image hash although every chunk "
+					 "matched: the bundle was built wrongly; build it again",
+					 img->role);
+	}
+	pipeline_submit_free(p, j);
+	return r;
+}
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+}
+
+int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct lb_install_result *ret,
+	       struct lb_error *err)
+{
+	struct install s = {.opt = opt, .in = in};
+	struct pipeline p;
+	bool pipeline_running = false;
+	int r;
+
+	*ret = (struct lb_install_result){0};
+	for (unsigned i = 0; i < LB_IMAGES_MAX; i++)
+		s.targets[i] = (struct lb_target){.fd = -1, .fd_buffered = -1};
+
+	if (!opt->dry_run && !opt->compatible) {
+		r = lb_error_set(err, EINVAL, LB_E_USAGE,
+				 "this device's compatible string is not configured: set compatible= in "
+				 "lifeboat.conf or pass --compatible");
+		goto finish;
+	}
+
+	report(&s, LB_PHASE_RECEIVING);
+	if ((r = lb_bundle_read_header(in, &s.header, err)) < 0)
+		goto finish;
+	report(&s, LB_PHASE_VERIFYING);
+	if ((r = authenticate(&s, err)) < 0 || (r = lb_bundle_header_parse(&s.header, err)) < 0)
+		goto finish;
+
+	const struct lb_manifest *m = &s.header.manifest;
+	snprintf(ret->compatible, sizeof(ret->compatible), "%s", m->compatible);
+	snprintf(ret->version, sizeof(ret->version), "%s", m->version);
+	ret->bundle_size = lb_bundle_size(&s.header);
+	size_t chunk_max = 0;
+	for (unsigned i = 0; i < m->image_count; i++) {
+		ret->image_bytes += m->images[i].size;
+		if (m->images[i].chunk_size > chunk_max)
+			chunk_max = m->images[i].chunk_size;
+	}
+	s.progress.manifest = m;
+	s.progress.bundle_size = ret->bundle_size;
+	s.progress.image_total = ret->image_bytes;
+	report(&s, LB_PHASE_VERIFYING);
+
+	if ((r = check_header(&s, err)) < 0)
+		goto finish;
+	if (opt->before_write && (r = opt->before_write(m, opt->userdata, err)) < 0)
+		goto finish;
+
+	unsigned threads = opt->dry_run ? 0 : opt->threads ? opt->threads : default_threads();
+	if ((r = pipeline_start(&p, threads, chunk_max, err)) < 0) {
+		pipeline_stop(&p);
+		goto finish;
+	}
+	pipeline_running = true;
+	ret->target_touched = !opt->dry_run;
+	report(&s, LB_PHASE_WRITING);
+
+	if (opt->dry_run) {
+		r = verify_in_order(&s, &p, err);
+		if (r == 0)
+			r = stream_payload_end(&s, err);
+		goto finish;
+	}
+
+	r = stream_payload(&s, &p, err);
+	if (pipeline_drain(&p) < 0 && r == 0)
+		r = -EIO;
+	if (r < 0)
+		goto finish;
+	s.progress.written = atomic_load(&p.written);
+	report(&s, LB_PHASE_SYNCING);
+	if ((r = sync_targets(&s, err)) < 0)
+		goto finish;
+	if (opt->readback) {
+		report(&s, LB_PHASE_READBACK);
+		if ((r = readback(&s, &p)) < 0)
+			goto finish;
+		s.progress.readback = atomic_load(&p.readback);
+	}
+
+finish:
+	if (pipeline_running) {
+		/* A worker's error is the root cause; the reader's (usually "stopped") comes second. */
+		if (lb_error_failed(&p.err)) {
+			*err = p.err;
+			if (r == 0)
+				r = -EIO;
+		}
+		pipeline_stop(&p);
+	}
+	for (unsigned i = 0; i < LB_IMAGES_MAX; i++)
+		lb_target_close(&s.targets[i]);
+	report(&s, r < 0 ? LB_PHASE_FAILED : LB_PHASE_DONE);
+	s.progress.manifest = NULL;
+	lb_bundle_header_free(&s.header);
+	return r;
+}

@@ -1,0 +1,49 @@
+/* The streaming installer: reads a bundle strictly front to back from any input, authenticates
+ * the header before anything is written, then decompresses, hashes and writes chunks on worker
+ * threads while the next ones arrive, and finally reads everything back. Memory use is bounded
+ * by (threads + 2) chunk buffers, whatever the image size; nothing is staged in files. */
+#pragma once
+
+#include "error.h"
+#include "input.h"
+#include "progress.h"
+#include "signature.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct lb_target_spec {
+	const char *role; /* image role in the manifest, e.g. "rootfs" */
+	const char *path; /* block device or regular file */
+};
+
+struct lb_install_options {
+	const struct lb_keyring *keyring;
+	bool allow_unsigned;           /* development only: accept bundles without a signature */
+	const char *compatible;        /* this device's board string; required unless dry_run */
+	const char *recovery_version;  /* compared with min-recovery-version; NULL: this build's */
+	const struct lb_target_spec *targets;
+	unsigned target_count;
+	bool dry_run;                  /* check everything, write nothing (lifeboat-bundle verify) */
+	bool readback;                 /* read the written images back and check every chunk */
+	unsigned threads;              /* 0: one per online CPU */
+	lb_progress_fn progress;
+	void *userdata;
+	const atomic_bool *cancel;     /* set from outside to stop at the next chunk */
+	/* Called once the header is authenticated and every target checked, right before the first
+	 * byte is written; an error here stops the install with nothing written. */
+	int (*before_write)(const struct lb_manifest *m, void *userdata, struct lb_error *err);
+};
+
+struct lb_install_result {
+	bool target_touched; /* writing began: the targets no longer hold their old images */
+	char compatible[LB_TOKEN_MAX + 1];
+	char version[LB_TOKEN_MAX + 1];
+	uint64_t bundle_size;
+	uint64_t image_bytes;
+};
+
+/* Installs the bundle read from `in`. On failure `err` names the problem and `ret->target_touched`
+ * tells whether the targets were left unchanged (a defect in the header) or invalid. */
+int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct lb_install_result *ret,
+	       struct lb_error *err);

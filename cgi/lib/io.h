@@ -1,0 +1,24 @@
+/* Plain file-descriptor I/O that finishes the job: loops over short reads and writes and EINTR. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Reads until `size` bytes arrived or the input ended. Returns the number of bytes read
+ * (less than `size` only at end of input) or a negative errno. */
+ssize_t lb_read_full(int fd, void *buf, size_t size);
+
+/* Writes all of `buf`. Returns 0 or a negative errno (-EIO if the device accepted nothing). */
+int lb_write_full(int fd, const void *buf, size_t size);
+int lb_pwrite_full(int fd, const void *buf, size_t size, uint64_t offset);
+
+/* Reads exactly `size` bytes at `offset`; a short read is -EIO. */
+int lb_pread_full(int fd, void *buf, size_t size, uint64_t offset);
+
+/* Writes a whole file atomically: a temporary file beside it, fsync, rename, fsync of the
+ * directory. Readers see the old content or the new one, never a mix. */
+int lb_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* Reads a whole small file (at most `max` bytes) into a NUL-terminated heap buffer. */
+int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
