@@ -13,6 +13,8 @@ CPPFLAGS += -D_GNU_SOURCE -DLB_VERSION='"$(VERSION)"' -Icgi
 LDLIBS := -lzstd -lcrypto -lpthread
 
 B := build
+# `make Q=` shows every command.
+Q ?= @
 LIB_SRC := $(wildcard cgi/lib/*.c)
 TOOL_SRC := cgi/tool-output.c
 PROGRAMS := lifeboat lifeboat-bundle
@@ -24,41 +26,48 @@ OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o) $(TOOL_SRC:%.c=$(B)/obj/%.o)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
+.SECONDARY:
 .PHONY: all check unit integration fuzz-replay fuzz bench demo clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+	@echo '  CC      $<'
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
 $(B)/lib/liblifeboat.a: $(filter $(B)/obj/cgi/lib/%,$(OBJ))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(B)/bin/%: $(B)/obj/cgi/%.o $(B)/obj/cgi/tool-output.o $(B)/lib/liblifeboat.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/san/%.o: %.c $(wildcard cgi/lib/*.h tests/unit/*.h) VERSION
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c $< -o $@
+	@echo '  CC san  $<'
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c $< -o $@
 
 $(B)/san/liblifeboat.a: $(SAN_OBJ)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(B)/test/%: tests/unit/%.c $(B)/san/liblifeboat.a tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(SAN_FLAGS) $(WARN) -o $@ $< $(B)/san/liblifeboat.a $(LDLIBS)
+	@echo '  TEST    $@'
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_FLAGS) $(WARN) -o $@ $< $(B)/san/liblifeboat.a $(LDLIBS)
 
 # Fuzz targets: libFuzzer with clang when asked for (make fuzz), and the same sources linked
 # against a small driver that replays the corpus under the sanitizers inside make check.
 $(B)/fuzz-replay/%: fuzz/%.c fuzz/replay-main.c $(B)/san/liblifeboat.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $< fuzz/replay-main.c $(B)/san/liblifeboat.a $(LDLIBS)
+	@echo '  FUZZ    $@'
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $< fuzz/replay-main.c $(B)/san/liblifeboat.a $(LDLIBS)
 
 $(B)/fuzz/%: fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	@echo '  FUZZ    $@'
+	$(Q)clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/test/%)
 FUZZ_REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz-replay/%)
