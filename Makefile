@@ -18,6 +18,7 @@ Q ?= @
 LIB_SRC := $(wildcard cgi/lib/*.c)
 TOOL_SRC := cgi/tool-output.c
 PROGRAMS := lifeboat lifeboat-bundle
+CGIS := install status info reboot log
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz-*.c)
 
@@ -28,7 +29,7 @@ SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
 .PHONY: all check unit integration fuzz-replay fuzz bench demo clean format lint
-all: $(PROGRAMS:%=$(B)/bin/%)
+all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
 	@mkdir -p $(dir $@)
@@ -40,6 +41,12 @@ $(B)/lib/liblifeboat.a: $(filter $(B)/obj/cgi/lib/%,$(OBJ))
 	$(Q)$(AR) rcs $@ $^
 
 $(B)/bin/%: $(B)/obj/cgi/%.o $(B)/obj/cgi/tool-output.o $(B)/lib/liblifeboat.a
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The CGI programs, one per endpoint: /api/NAME runs build/cgi-bin/NAME.
+$(B)/cgi-bin/%: $(B)/obj/cgi/cgi-%.o $(B)/obj/cgi/cgi-common.o $(B)/lib/liblifeboat.a
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -92,4 +99,4 @@ lint:
 		-DLB_VERSION='"$(VERSION)"' -Icgi cgi
 
 clean:
-	rm -rf $(B)/obj $(B)/san $(B)/bin $(B)/lib $(B)/test $(B)/fuzz $(B)/fuzz-replay
+	rm -rf $(B)/obj $(B)/san $(B)/bin $(B)/cgi-bin $(B)/lib $(B)/test $(B)/fuzz $(B)/fuzz-replay

@@ -10,6 +10,16 @@ void lb_config_defaults(struct lb_config *c)
 {
 	*c = (struct lb_config){.readback = true};
 	snprintf(c->keyring, sizeof(c->keyring), "/etc/lifeboat/keyring");
+	snprintf(c->state_dir, sizeof(c->state_dir), "/run/lifeboat");
+	snprintf(c->log_file, sizeof(c->log_file), "/run/lifeboat/lifeboat.log");
+	snprintf(c->reboot_command, sizeof(c->reboot_command), "/usr/sbin/lifeboat-reboot");
+}
+
+int lb_config_load_for_service(struct lb_config *c, struct lb_error *err)
+{
+	const char *path = getenv(LB_CONFIG_ENV);
+	lb_config_defaults(c);
+	return lb_config_load(c, path && *path ? path : LB_CONFIG_DEFAULT_PATH, false, err);
 }
 
 static int add_target(struct lb_config *c, const char *role, size_t role_len, const char *path,
@@ -90,6 +100,12 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 			snprintf(c->compatible, sizeof(c->compatible), "%s", value);
 		else if (!strcmp(key, "keyring"))
 			snprintf(c->keyring, sizeof(c->keyring), "%s", value);
+		else if (!strcmp(key, "state-dir"))
+			snprintf(c->state_dir, sizeof(c->state_dir), "%s", value);
+		else if (!strcmp(key, "log-file"))
+			snprintf(c->log_file, sizeof(c->log_file), "%s", value);
+		else if (!strcmp(key, "reboot-command"))
+			snprintf(c->reboot_command, sizeof(c->reboot_command), "%s", value);
 		else if (!strcmp(key, "allow-unsigned") || !strcmp(key, "readback")) {
 			bool *b = key[0] == 'a' ? &c->allow_unsigned : &c->readback;
 			if (parse_bool(value, b) < 0)

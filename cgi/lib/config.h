@@ -1,6 +1,7 @@
 /* The device configuration, /etc/lifeboat/lifeboat.conf: "key = value" lines, '#' comments.
- * Keys: compatible, keyring, allow-unsigned, readback, target.ROLE. Command-line flags win over
- * the file; the file wins over built-in defaults. */
+ * Keys: compatible, keyring, allow-unsigned, readback, target.ROLE, state-dir, log-file,
+ * reboot-command. Command-line flags win over the file; the file wins over built-in defaults.
+ * The CGI programs find the file through $LIFEBOAT_CONFIG. */
 #pragma once
 
 #include "error.h"
@@ -9,11 +10,15 @@
 #include <stdbool.h>
 
 #define LB_CONFIG_DEFAULT_PATH "/etc/lifeboat/lifeboat.conf"
+#define LB_CONFIG_ENV "LIFEBOAT_CONFIG"
 #define LB_CONFIG_VALUE_MAX 512
 
 struct lb_config {
 	char compatible[LB_CONFIG_VALUE_MAX];
 	char keyring[LB_CONFIG_VALUE_MAX];
+	char state_dir[LB_CONFIG_VALUE_MAX];      /* runtime state: the status file, the install lock */
+	char log_file[LB_CONFIG_VALUE_MAX];       /* the recovery's log */
+	char reboot_command[LB_CONFIG_VALUE_MAX]; /* run as "COMMAND main|recovery" */
 	bool allow_unsigned;
 	bool readback;
 	unsigned target_count;
@@ -21,11 +26,15 @@ struct lb_config {
 	char target_path[LB_IMAGES_MAX][LB_CONFIG_VALUE_MAX];
 };
 
-/* Built-in defaults: keyring /etc/lifeboat/keyring, read-back on, unsigned bundles refused. */
+/* Built-in defaults: keyring /etc/lifeboat/keyring, state in /run/lifeboat, log in
+ * /run/lifeboat/lifeboat.log, read-back on, unsigned bundles refused. */
 void lb_config_defaults(struct lb_config *c);
 
 /* Reads `path` over the current values. A missing file is not an error when `optional`. */
 int lb_config_load(struct lb_config *c, const char *path, bool optional, struct lb_error *err);
+
+/* Loads the file named by $LIFEBOAT_CONFIG, or the default path: what the CGI programs use. */
+int lb_config_load_for_service(struct lb_config *c, struct lb_error *err);
 
 /* Sets (or replaces) the target of a role; `spec` is "ROLE=PATH". */
 int lb_config_set_target(struct lb_config *c, const char *spec, struct lb_error *err);

@@ -1,0 +1,135 @@
+#include "cgi-common.h"
+#include "lib/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+void cgi_request_from_env(struct cgi_request *r)
+{
+	*r = (struct cgi_request){
+		.method = env("REQUEST_METHOD") ? env("REQUEST_METHOD") : "GET",
+		.content_type = env("CONTENT_TYPE"),
+		.origin = env("HTTP_ORIGIN"),
+		.host = env("HTTP_HOST"),
+		.fetch_site = env("HTTP_SEC_FETCH_SITE"),
+		.remote_addr = env("REMOTE_ADDR") ? env("REMOTE_ADDR") : "?",
+	};
+	if (env("CONTENT_LENGTH"))
+		r->content_length = strtoull(env("CONTENT_LENGTH"), NULL, 10);
+}
+
+int cgi_status_for(enum lb_code code)
+{
+	switch (code) {
+	case LB_OK:
+		return 200;
+	case LB_E_NOT_A_BUNDLE:
+	case LB_E_FORMAT_VERSION:
+	case LB_E_MANIFEST_INVALID:
+	case LB_E_TRUNCATED:
+	case LB_E_CHUNK_CORRUPT:
+	case LB_E_TRAILING_DATA:
+	case LB_E_USAGE:
+		return 400;
+	case LB_E_UNSIGNED:
+	case LB_E_UNKNOWN_KEY:
+	case LB_E_BAD_SIGNATURE:
+	case LB_E_INCOMPATIBLE:
+	case LB_E_RECOVERY_TOO_OLD:
+		return 403;
+	case LB_E_BUSY:
+		return 409;
+	case LB_E_IMAGE_TOO_LARGE:
+		return 413;
+	default:
+		return 500;
+	}
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	default: return "Internal Server Error";
+	}
+}
+
+void cgi_begin(int status)
+{
+	printf("Status: %d %s\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\r\n", status,
+	       reason(status));
+}
+
+void cgi_error(int status, const char *code, const char *message, const char *target_state)
+{
+	cgi_begin(status);
+	printf("{\"error\":{\"code\":");
+	lb_json_string(stdout, code);
+	printf(",\"message\":");
+	lb_json_string(stdout, message);
+	if (target_state)
+		printf(",\"target\":\"%s\"", target_state);
+	printf("}}\n");
+	fflush(stdout);
+}
+
+void cgi_error_from(const struct lb_error *err, const char *target_state)
+{
+	cgi_error(cgi_status_for(err->code), lb_code_name(err->code), err->message, target_state);
+}
+
+/* The Origin must name this very host: "http://HOST" or "https://HOST", HOST as the browser sent
+ * it in the Host header (with its port). */
+static bool same_origin(const struct cgi_request *r)
+{
+	if (!r->host)
+		return false;
+	const char *o = r->origin;
+	if (!strncasecmp(o, "http://", 7))
+		o += 7;
+	else if (!strncasecmp(o, "https://", 8))
+		o += 8;
+	else
+		return false;
+	return strcasecmp(o, r->host) == 0;
+}
+
+bool cgi_refuse_unsafe_post(const struct cgi_request *r)
+{
+	if (strcmp(r->method, "POST") != 0) {
+		cgi_error(405, "method-not-allowed", "this endpoint takes POST", NULL);
+		return true;
+	}
+	if ((r->origin && !same_origin(r)) || (r->fetch_site && !strcmp(r->fetch_site, "cross-site"))) {
+		cgi_error(403, "cross-site",
+			  "requests from other web sites are refused: open the recovery's own page, or use curl", NULL);
+		return true;
+	}
+	return false;
+}
+
+bool cgi_load_config(struct lb_config *c)
+{
+	struct lb_error err = {0};
+	if (lb_config_load_for_service(c, &err) < 0) {
+		cgi_error_from(&err, NULL);
+		return false;
+	}
+	return true;
+}

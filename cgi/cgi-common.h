@@ -1,0 +1,39 @@
+/* What the CGI programs share: the request as lighttpd describes it in the environment, the
+ * cross-site check every POST makes, and JSON responses and errors in the one shape of
+ * docs/http-api.md. Program layer: this is where HTTP is spoken; the library knows none of it. */
+#pragma once
+
+#include "lib/config.h"
+#include "lib/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cgi_request {
+	const char *method;
+	const char *content_type;
+	const char *origin;
+	const char *host;
+	const char *fetch_site; /* Sec-Fetch-Site */
+	const char *remote_addr;
+	uint64_t content_length; /* 0 when unknown */
+};
+
+void cgi_request_from_env(struct cgi_request *r);
+
+/* The HTTP status for an installer error code. */
+int cgi_status_for(enum lb_code code);
+
+/* Starts a response: status line, JSON content type, no caching. */
+void cgi_begin(int status);
+
+/* A complete error response: {"error":{"code","message"[,"target"]}}. */
+void cgi_error(int status, const char *code, const char *message, const char *target_state);
+void cgi_error_from(const struct lb_error *err, const char *target_state);
+
+/* Refuses (with a complete response) what a state-changing endpoint must not accept: another
+ * method than POST, or a request from another site. Returns true when refused. */
+bool cgi_refuse_unsafe_post(const struct cgi_request *r);
+
+/* Loads the configuration; on failure answers 500 and returns false. */
+bool cgi_load_config(struct lb_config *c);

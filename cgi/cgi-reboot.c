@@ -1,0 +1,105 @@
+/* POST /api/reboot {"target":"main"|"recovery"}: answers first, then runs the configured reboot
+ * command with the target as its argument (boot control decides how the target is reached). */
+#include "cgi-common.h"
+#include "lib/io.h"
+#include "lib/log.h"
+#include "lib/state.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* Accepts exactly one JSON object with one "target" member, whitespace allowed. */
+static const char *parse_target(const char *body)
+{
+	static const char *const targets[] = {"main", "recovery"};
+	const char *p = body;
+#define SKIP_SPACE() while (isspace((unsigned char)*p)) p++
+	SKIP_SPACE();
+	if (*p++ != '{')
+		return NULL;
+	SKIP_SPACE();
+	if (strncmp(p, "\"target\"", 8) != 0)
+		return NULL;
+	p += 8;
+	SKIP_SPACE();
+	if (*p++ != ':')
+		return NULL;
+	SKIP_SPACE();
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = strlen(targets[i]);
+		if (p[0] == '"' && !strncmp(p + 1, targets[i], n) && p[n + 1] == '"') {
+			p += n + 2;
+			SKIP_SPACE();
+			if (*p++ != '}')
+				return NULL;
+			SKIP_SPACE();
+			return *p ? NULL : targets[i];
+		}
+	}
+#undef SKIP_SPACE
+	return NULL;
+}
+
+int main(void)
+{
+	struct cgi_request req;
+	struct lb_config cfg;
+	char body[256];
+
+	cgi_request_from_env(&req);
+	if (cgi_refuse_unsafe_post(&req) || !cgi_load_config(&cfg))
+		return 0;
+	if (!req.content_type || strncasecmp(req.content_type, "application/json", 16) != 0) {
+		cgi_error(415, "unsupported-media-type", "send {\"target\":\"main\"} as application/json", NULL);
+		return 0;
+	}
+	ssize_t n = lb_read_full(STDIN_FILENO, body, sizeof(body) - 1);
+	if (n < 0 || (size_t)n == sizeof(body) - 1) {
+		cgi_error(400, "bad-request", "the body must be {\"target\":\"main\"} or {\"target\":\"recovery\"}", NULL);
+		return 0;
+	}
+	body[n] = '\0';
+	const char *target = parse_target(body);
+	if (!target) {
+		cgi_error(400, "bad-request", "the body must be {\"target\":\"main\"} or {\"target\":\"recovery\"}", NULL);
+		return 0;
+	}
+
+	struct lb_state s;
+	lb_state_load(cfg.state_dir, &s);
+	if (lb_state_active(&s) && lb_state_locked(cfg.state_dir)) {
+		cgi_error(409, "busy", "an install is running: wait for it to finish before rebooting", NULL);
+		return 0;
+	}
+	if (!strcmp(target, "main") && !strcmp(s.main_state, "invalid")) {
+		cgi_error(409, "main-invalid",
+			  "main does not hold a complete system (the last install did not finish): install a "
+			  "bundle first",
+			  NULL);
+		return 0;
+	}
+
+	lb_log(cfg.log_file, "reboot", "reboot into %s requested from %s", target, req.remote_addr);
+	cgi_begin(202);
+	printf("{\"result\":\"rebooting\",\"target\":\"%s\"}\n", target);
+	fflush(stdout);
+	fclose(stdout);
+
+	/* Detached, so that lighttpd sees the response complete before the reboot begins. */
+	if (fork() == 0) {
+		setsid();
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		char cmd[LB_CONFIG_VALUE_MAX + 32];
+		snprintf(cmd, sizeof(cmd), "sleep 1; %s %s", cfg.reboot_command, target);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return 0;
+}

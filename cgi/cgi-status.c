@@ -1,0 +1,32 @@
+/* GET /api/status: the state file as JSON. An install whose process died (the lock is free but
+ * the state says it is running) is reported as failed, so no one waits for it forever. */
+#include "cgi-common.h"
+#include "lib/state.h"
+#include "lib/version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+	struct cgi_request req;
+	struct lb_config cfg;
+	struct lb_state s;
+
+	cgi_request_from_env(&req);
+	if (strcmp(req.method, "GET") != 0 && strcmp(req.method, "HEAD") != 0) {
+		cgi_error(405, "method-not-allowed", "this endpoint takes GET", NULL);
+		return 0;
+	}
+	if (!cgi_load_config(&cfg))
+		return 0;
+	lb_state_load(cfg.state_dir, &s);
+	if (lb_state_active(&s) && !lb_state_locked(cfg.state_dir)) {
+		s.state = LB_PHASE_FAILED;
+		snprintf(s.message, sizeof(s.message),
+			 "the install stopped unexpectedly (its process ended): upload the bundle again");
+	}
+	cgi_begin(200);
+	lb_state_json(&s, LB_VERSION, stdout);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* The recovery's state: what an install is doing now, how the last one ended, and what main
+ * holds. One small "key=value" file in the state directory, replaced atomically on every
+ * change, is the single source: the install CGI writes it, /api/status serves it as JSON, the
+ * HDMI kiosk reads it. This module also owns the install lock, which makes installs exclusive. */
+#pragma once
+
+#include "error.h"
+#include "manifest.h"
+#include "progress.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LB_STATE_FILE "status"
+#define LB_STATE_LOCK_FILE "install.lock"
+#define LB_STATE_TEXT_MAX 512
+
+/* "idle" or a phase name; see lb_state_name(). */
+enum lb_state_kind {
+	LB_STATE_IDLE = _LB_PHASE_MAX, /* the phases of progress.h come first */
+};
+
+struct lb_state {
+	int state; /* an enum lb_phase or LB_STATE_IDLE */
+	char message[LB_STATE_TEXT_MAX];
+	/* the running (or last) install */
+	char bundle_version[LB_TOKEN_MAX + 1];
+	char bundle_compatible[LB_TOKEN_MAX + 1];
+	uint64_t received, bundle_size, written, readback, image_total;
+	double mbps;
+	int64_t eta_seconds; /* -1: unknown */
+	int64_t started;     /* epoch seconds */
+	/* how the last install ended */
+	char last_result[16]; /* "installed", "failed" or "" */
+	char last_code[32];
+	char last_message[LB_STATE_TEXT_MAX];
+	int64_t last_time;
+	/* what main holds */
+	char main_state[16]; /* "valid", "invalid" or "unknown" */
+	char main_version[LB_TOKEN_MAX + 1];
+	char main_compatible[LB_TOKEN_MAX + 1];
+	int64_t main_installed_at;
+	int64_t updated;
+};
+
+const char *lb_state_name(int state);
+
+/* Reads the state file; a missing file gives the idle defaults with main "unknown". */
+int lb_state_load(const char *dir, struct lb_state *ret);
+
+/* Replaces the state file atomically (the `updated` time is set here). */
+int lb_state_save(const char *dir, struct lb_state *s);
+
+/* Writes the state as the JSON object of GET /api/status. */
+void lb_state_json(const struct lb_state *s, const char *recovery_version, FILE *f);
+
+/* True while an install is running (its state is a phase other than done/failed). */
+bool lb_state_active(const struct lb_state *s);
+
+/* Takes the install lock without waiting: -EBUSY when another install holds it. The lock is
+ * released when the returned descriptor is closed, also when the process dies. */
+int lb_state_lock(const char *dir, int *ret_fd);
+
+/* True when some process holds the install lock. */
+bool lb_state_locked(const char *dir);
