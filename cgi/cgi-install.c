@@ -25,6 +25,22 @@ static void on_signal(int sig)
 	atomic_store(&cancel_requested, true);
 }
 
+/* Standard input, as lighttpd streams the request body into it. When the client goes away,
+ * lighttpd signals this process: the blocked read is interrupted, and ends the install. */
+static ssize_t read_request_body(void *ctx, void *buf, size_t size)
+{
+	(void)ctx;
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, size);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+		if (atomic_load(&cancel_requested))
+			return -ECONNABORTED;
+	}
+}
+
 struct session {
 	const struct lb_config *cfg;
 	struct lb_state state;
@@ -94,8 +110,8 @@ static int before_write(const struct lb_manifest *m, void *userdata, struct lb_e
 static void explain_cut(const struct cgi_request *req, const struct session *s, struct lb_error *err)
 {
 	uint64_t total = s->state.bundle_size ? s->state.bundle_size : req->content_length;
-	bool cut = err->code == LB_E_CANCELLED || (err->code == LB_E_TRUNCATED && req->content_length &&
-						   s->state.received < req->content_length);
+	bool cut = atomic_load(&cancel_requested) || err->code == LB_E_CANCELLED ||
+		   (err->code == LB_E_TRUNCATED && req->content_length && s->state.received < req->content_length);
 	if (!cut)
 		return;
 	unsigned percent = total ? (unsigned)(s->state.received * 100 / total) : 0;
@@ -166,11 +182,8 @@ int main(void)
 	struct lb_error key_err = {0};
 	lb_keyring_load(cfg.keyring, &keys, &key_err); /* no keys: the installer names the problem */
 
-	int fd = STDIN_FILENO;
-	struct lb_input raw, in;
-	lb_input_init_fd(&raw, &fd);
+	struct lb_input raw = {.read = read_request_body}, in = raw;
 	static struct lb_multipart mp;
-	in = raw;
 	if (multipart) {
 		if (lb_multipart_init(&mp, &raw, req.content_type, &err) < 0) {
 			cgi_error(400, "bad-request", err.message, "untouched");

@@ -89,17 +89,30 @@ int main(void)
 	fflush(stdout);
 	fclose(stdout);
 
-	/* Detached, so that lighttpd sees the response complete before the reboot begins. */
-	if (fork() == 0) {
+	/* The command runs detached, in a session of its own, a second after the response went
+	 * out. The parent waits until the child has left lighttpd's session, so that nothing lighttpd
+	 * does to its finished CGI (closing pipes, signalling) can reach the reboot. */
+	int sync[2];
+	if (pipe(sync) < 0)
+		return 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sync[0]);
 		setsid();
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
+		close(sync[1]);
+		sleep(1);
 		char cmd[LB_CONFIG_VALUE_MAX + 32];
-		snprintf(cmd, sizeof(cmd), "sleep 1; %s %s", cfg.reboot_command, target);
+		snprintf(cmd, sizeof(cmd), "%s %s", cfg.reboot_command, target);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
+	close(sync[1]);
+	char c;
+	if (pid > 0)
+		(void)!read(sync[0], &c, 1); /* returns at the child's close: it is detached */
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zstd.h>
 
 /* One chunk on its way: read into `compressed` by the reader, then decompressed, checked and
@@ -316,6 +317,18 @@ static const struct lb_target_spec *find_target(const struct lb_install_options 
 	return NULL;
 }
 
+/* Whether two target paths name the same device or file: two images written there would
+ * overwrite each other, and the read-back would then blame the card. */
+static bool same_target(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return false;
+	if (S_ISBLK(sa.st_mode) || S_ISBLK(sb.st_mode))
+		return S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode) && sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Everything that can be known from the header is checked here, before the first write. */
 static int check_header(struct install *s, struct lb_error *err)
 {
@@ -345,6 +358,12 @@ static int check_header(struct install *s, struct lb_error *err)
 					    "the bundle has an image '%s' but no target is configured for it: add "
 					    "--target %s=DEVICE or a target.%s line to the configuration",
 					    img->role, img->role, img->role);
+		for (unsigned k = 0; k < i; k++)
+			if (same_target(find_target(opt, m->images[k].role)->path, spec->path))
+				return lb_error_set(err, EINVAL, LB_E_USAGE,
+						    "images '%s' and '%s' are both configured to go to %s: give each "
+						    "role its own target",
+						    m->images[k].role, img->role, spec->path);
 		if ((r = lb_target_open(&s->targets[i], spec->path, err)) < 0)
 			return r;
 		if (img->size > s->targets[i].capacity)

@@ -55,12 +55,21 @@ int lb_key_generate(const char *private_path, const char *public_path, struct lb
 		return lb_error_set(err, errno, LB_E_IO, "cannot create %s: %s (it must not exist yet)",
 				    private_path, strerror(errno));
 	_cleanup_(filep) FILE *priv = fdopen(TAKE_FD(pfd), "w");
-	_cleanup_(filep) FILE *pub = fopen(public_path, "wxe");
-	if (!priv || !pub)
-		return lb_error_set(err, errno, LB_E_IO, "cannot create %s: %s (it must not exist yet)",
-				    public_path, strerror(errno));
-	if (!PEM_write_PrivateKey(priv, key, NULL, NULL, 0, NULL, NULL) || !PEM_write_PUBKEY(pub, key))
+	_cleanup_(filep) FILE *pub = priv ? fopen(public_path, "wxe") : NULL;
+	if (!priv || !pub) {
+		int e = errno;
+		/* Never leave half a pair behind: a private key whose public key was not written is
+		 * useless, and would make the next keygen with the same names fail too. */
+		unlink(private_path);
+		return lb_error_set(err, e, LB_E_IO, "cannot create %s: %s (it must not exist yet)",
+				    priv ? public_path : private_path, strerror(e));
+	}
+	if (!PEM_write_PrivateKey(priv, key, NULL, NULL, 0, NULL, NULL) || !PEM_write_PUBKEY(pub, key) ||
+	    fflush(priv) != 0 || fflush(pub) != 0) {
+		unlink(private_path);
+		unlink(public_path);
 		return lb_error_set(err, EIO, LB_E_IO, "cannot write the key files");
+	}
 	return 0;
 }
 

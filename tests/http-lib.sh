@@ -1,0 +1,63 @@
+# Helpers for the HTTP tests (sourced after lib.sh): a real lighttpd from
+# scripts/run-recovery-server on 127.0.0.1, running as an unprivileged user that may write the
+# main target and nothing else.
+
+WEB_USER=lifeboat-test-web
+MAIN_GROUP=lifeboat-test-main
+SERVER_PID=""
+chmod 0755 "$T" # the web user must reach the keyring and state directory inside
+
+ensure_users() {
+	getent group "$MAIN_GROUP" >/dev/null || groupadd --system "$MAIN_GROUP"
+	id "$WEB_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin \
+		-G "$MAIN_GROUP" "$WEB_USER"
+}
+
+# Gives a main target (loop device or file) to the main group, as the device's udev rule does.
+grant_main() {
+	chgrp "$MAIN_GROUP" "$1" && chmod 0660 "$1"
+}
+
+free_port() {
+	local p
+	for p in $(shuf -i 20000-40000 -n 20); do
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+	done
+	return 1
+}
+
+# start_server TARGET [extra run-recovery-server options...]
+start_server() {
+	local target=$1
+	shift
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	STATE=$T/state
+	"$ROOT/scripts/run-recovery-server" --port "$PORT" --compatible test-board --target rootfs="$target" \
+		--keyring "$T/keyring" --state-dir "$STATE" --user "$WEB_USER" \
+		--reboot-command "$T/record-reboot" "$@" >"$T/server.log" 2>&1 &
+	SERVER_PID=$!
+	local i
+	for i in $(seq 1 50); do
+		curl -s -o /dev/null "$URL/api/status" && return 0
+		sleep 0.1
+	done
+	cat "$T/server.log" >&2
+	return 1
+}
+
+stop_server() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=""
+}
+
+# post_bundle FILE [curl options...]: the response body goes to $T/resp.json, the status code to stdout.
+post_bundle() {
+	local file=$1
+	shift
+	curl -sS -o "$T/resp.json" -w '%{http_code}' --data-binary @"$file" \
+		-H 'Content-Type: application/octet-stream' "$@" "$URL/api/install"
+}
+
+resp() { jq -r "$1" "$T/resp.json"; }
+status_field() { curl -sS "$URL/api/status" | jq -r "$1"; }
