@@ -84,24 +84,24 @@ int main(void)
 	}
 
 	lb_log(cfg.log_file, "reboot", "reboot into %s requested from %s", target, req.remote_addr);
-	cgi_begin(202);
-	printf("{\"result\":\"rebooting\",\"target\":\"%s\"}\n", target);
-	fflush(stdout);
-	fclose(stdout);
 
 	/* The command runs detached, in a session of its own, a second after the response went
-	 * out. The parent waits until the child has left lighttpd's session, so that nothing lighttpd
-	 * does to its finished CGI (closing pipes, signalling) can reach the reboot. */
+	 * out. It is started before the response is written: lighttpd ends a CGI that is still
+	 * running once its response is complete, and that must not catch the reboot half-started.
+	 * The child tells through `sync` that it has left this session. */
 	int sync[2];
-	if (pipe(sync) < 0)
+	if (pipe(sync) < 0) {
+		cgi_error(500, "internal", "cannot start the reboot command", NULL);
 		return 0;
+	}
+	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sync[0]);
 		setsid();
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
+		dup2(null, STDOUT_FILENO); /* the response pipe stays the parent's alone */
 		dup2(null, STDERR_FILENO);
 		close(sync[1]);
 		sleep(1);
@@ -112,7 +112,13 @@ int main(void)
 	}
 	close(sync[1]);
 	char c;
-	if (pid > 0)
-		(void)!read(sync[0], &c, 1); /* returns at the child's close: it is detached */
+	if (pid < 0) {
+		cgi_error(500, "internal", "cannot start the reboot command", NULL);
+		return 0;
+	}
+	(void)!read(sync[0], &c, 1); /* returns when the child closed its end: it is detached */
+
+	cgi_begin(202);
+	printf("{\"result\":\"rebooting\",\"target\":\"%s\"}\n", target);
 	return 0;
 }

@@ -13,9 +13,10 @@ ensure_users() {
 		-G "$MAIN_GROUP" "$WEB_USER"
 }
 
-# Gives a main target (loop device or file) to the main group, as the device's udev rule does.
+# Gives a main target (loop device or file) to the main group with the device's own boot step.
 grant_main() {
-	chgrp "$MAIN_GROUP" "$1" && chmod 0660 "$1"
+	printf 'target.rootfs = %s\n' "$1" >"$T/grant.conf"
+	"$ROOT/overlay/usr/lib/lifeboat/grant-targets" "$T/grant.conf" "$MAIN_GROUP" >/dev/null
 }
 
 free_port() {
