@@ -1,0 +1,67 @@
+/* The state file: round trip, newlines kept out of values, the lock, JSON shape. */
+#include "lib/state.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+static void test_roundtrip(void)
+{
+	struct lb_state s, t;
+	CHECK(lb_state_load(unit_dir, &s) == 0); /* missing file: defaults */
+	CHECK(s.state == LB_STATE_IDLE && strcmp(s.main_state, "unknown") == 0);
+	s.state = LB_PHASE_WRITING;
+	s.received = 123456789012ull;
+	s.bundle_size = 999999999999ull;
+	s.mbps = 42.5;
+	snprintf(s.message, sizeof(s.message), "line one\nline two");
+	snprintf(s.main_version, sizeof(s.main_version), "2.0");
+	s.main_installed_at = 1700000000;
+	CHECK(lb_state_save(unit_dir, &s) == 0);
+	CHECK(lb_state_load(unit_dir, &t) == 0);
+	CHECK(t.state == LB_PHASE_WRITING);
+	CHECK(t.received == 123456789012ull && t.bundle_size == 999999999999ull);
+	CHECK(t.mbps > 42.4 && t.mbps < 42.6);
+	CHECK(strcmp(t.message, "line one line two") == 0);
+	CHECK(strcmp(t.main_version, "2.0") == 0 && t.main_installed_at == 1700000000);
+	CHECK(lb_state_active(&t));
+}
+
+static void test_lock(void)
+{
+	int a = -1, b = -1;
+	CHECK(!lb_state_locked(unit_dir));
+	CHECK(lb_state_lock(unit_dir, &a) == 0);
+	CHECK(lb_state_locked(unit_dir));
+	CHECK(lb_state_lock(unit_dir, &b) == -EBUSY);
+	close(a);
+	CHECK(!lb_state_locked(unit_dir));
+	CHECK(lb_state_lock(unit_dir, &b) == 0);
+	close(b);
+}
+
+static void test_json(void)
+{
+	struct lb_state s;
+	lb_state_load(unit_dir, &s);
+	snprintf(s.last_message, sizeof(s.last_message), "quote \" and backslash \\");
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	lb_state_json(&s, "0.1.0", f);
+	fclose(f);
+	CHECK(strstr(text, "\"state\":\"idle\"") != NULL);
+	CHECK(strstr(text, "quote \\\" and backslash \\\\") != NULL);
+	CHECK(strstr(text, "\"recovery_version\":\"0.1.0\"") != NULL);
+	free(text);
+}
+
+int main(void)
+{
+	static const struct unit_test tests[] = {
+		{"/state/roundtrip", test_roundtrip},
+		{"/state/lock", test_lock},
+		{"/state/json", test_json},
+	};
+	return unit_main(tests, sizeof(tests) / sizeof(tests[0]));
+}
