@@ -41,6 +41,21 @@ static ssize_t read_request_body(void *ctx, void *buf, size_t size)
 	}
 }
 
+/* After an early error the rest of the body is read and dropped rather than left unread: a
+ * connection closed under a client that is still sending is reset, and browsers answer a reset
+ * by sending the whole POST again. curl stops sending once it has the error response; the page
+ * stops when /api/status shows the failure. */
+static void drain_request_body(const struct cgi_request *req, uint64_t received)
+{
+	static char sink[64 << 10];
+	while (!atomic_load(&cancel_requested) && (!req->content_length || received < req->content_length)) {
+		ssize_t n = read_request_body(NULL, sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		received += (uint64_t)n;
+	}
+}
+
 struct session {
 	const struct lb_config *cfg;
 	struct lb_state state;
@@ -226,6 +241,7 @@ int main(void)
 		lb_log(cfg.log_file, program, "install failed (%s, main %s): %s", lb_code_name(err.code), target_state,
 		       err.message);
 		cgi_error_from(&err, target_state);
+		drain_request_body(&req, s.state.received);
 		return 0;
 	}
 

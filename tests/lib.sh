@@ -1,6 +1,8 @@
 # Shared helpers for the integration tests (sourced). Each test prints "ok NAME" or
-# "FAIL NAME: why"; tests/run counts those lines. Everything a test creates lives under $T
-# and is removed on exit, loop and device-mapper devices included.
+# "FAIL NAME: why" (or "ok NAME # skipped: why"); tests/run counts those lines. Everything a
+# test creates lives under $T and is removed on exit, with the background jobs it started and
+# the loop devices, device-mapper devices and mounts it made through the helpers below (or
+# registered by hand in LOOPS, DMS and MOUNTS).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,8 +13,27 @@ LOOPS=()
 DMS=()
 MOUNTS=()
 
+# What the helpers set up, one "KIND NAME" line each, in order. A file rather than an array, so
+# that helpers run in $(...) subshells, such as loop_attach, can register too.
+REGISTRY=$T/.cleanup
+register() { echo "$1 $2" >>"$REGISTRY"; }
+unregister() { [ -f "$REGISTRY" ] && sed -i "\|^$1 $2\$|d" "$REGISTRY"; }
+
+# Undone newest first: a loop device over a file inside a mount goes before that mount, and a
+# mount of a loop device before that loop device.
 cleanup() {
-	local m d l
+	local kind name m d l
+	for name in $(jobs -p); do kill "$name" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ -f "$REGISTRY" ]; then
+		tac "$REGISTRY" | while read -r kind name; do
+			case $kind in
+			mount) umount "$name" || umount -l "$name" ;;
+			dm) dmsetup remove --retry "$name" ;;
+			loop) losetup -d "$name" ;;
+			esac >/dev/null 2>&1
+		done
+	fi
 	for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
 	for d in "${DMS[@]}"; do dmsetup remove --retry "$d" 2>/dev/null; done
 	for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
@@ -22,6 +43,7 @@ trap cleanup EXIT
 
 pass() { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
+skip() { echo "ok $1 # skipped: $2"; }
 
 # check NAME COMMAND...: passes when the command succeeds.
 check() {
@@ -30,13 +52,55 @@ check() {
 	if "$@" >"$T/check.out" 2>&1; then pass "$name"; else fail "$name" "$(tail -3 "$T/check.out" | tr '\n' ' ')"; fi
 }
 
+# The exit code of an error name, as cgi/lib/error.c and error.h define it: code_number truncated
+code_number() {
+	local enum
+	enum=$(sed -n "s/^[[:space:]]*\[\(LB_[A-Z_]*\)\] = \"$1\",.*/\1/p" "$ROOT/cgi/lib/error.c")
+	[ -n "$enum" ] && sed -n "s/^[[:space:]]*$enum = \([0-9]*\),.*/\1/p" "$ROOT/cgi/lib/error.h"
+}
+
+# The SHA-256 of a file or device, as hex.
+digest() { openssl dgst -sha256 -r <"$1" | cut -c1-64; }
+
+size_of() { stat -c %s "$1"; }
+
+# ---- devices and mounts, all undone by cleanup ----
+
 # A loop device over FILE (extra losetup flags may follow); its name goes to stdout.
 loop_attach() {
 	local dev
 	dev=$(losetup --find --show "${@:2}" "$1") || return 1
-	LOOPS+=("$dev")
+	register loop "$dev"
 	echo "$dev"
 }
+
+# Detaches a loop device from loop_attach before the end of the test.
+loop_detach() {
+	losetup -d "$1" && unregister loop "$1"
+}
+
+# mount_at SOURCE DIR [mount options...]
+mount_at() {
+	mkdir -p "$2" && mount "${@:3}" "$1" "$2" && register mount "$2"
+}
+
+# dm_available TYPE...: true when the kernel has device-mapper with these target types.
+dm_available() {
+	local types type
+	command -v dmsetup >/dev/null && types=$(dmsetup targets 2>/dev/null) || return 1
+	for type; do grep -qw "^$type" <<<"$types" || return 1; done
+}
+
+# dm_create NAME TABLE_LINE...: a device-mapper device; its node goes to stdout.
+dm_create() {
+	local name=lb-it-$$-$1
+	printf '%s\n' "${@:2}" | dmsetup create "$name" >/dev/null || return 1
+	register dm "$name"
+	dmsetup mknodes "$name" 2>/dev/null
+	echo "/dev/mapper/$name"
+}
+
+# ---- keys, images, bundles ----
 
 # Keys: $T/keys/signing.pem (private), $T/keyring/signing.pem (public), and a second,
 # untrusted pair $T/keys/other.pem.
@@ -54,7 +118,11 @@ make_image() {
 		head -c $((mib * 1024 * 1024 / 8)) /dev/urandom | dd of="$file" bs=1M seek=$((mib / 2)) conv=notrunc status=none iflag=fullblock
 }
 
+# random_file FILE BYTES
+random_file() { head -c "$2" /dev/urandom >"$1"; }
+
 # make_bundle OUT IMAGE [create options...]: signed with the trusted key for board "test-board".
+# Later options win, so "--key OTHER" or "--compatible OTHER" override the defaults.
 make_bundle() {
 	local out=$1 image=$2
 	shift 2
@@ -62,7 +130,32 @@ make_bundle() {
 		--image rootfs="$image" -o "$out" "$@"
 }
 
-# install TARGET [options...] < BUNDLE: the device CLI with the test keyring, JSON output in
+# ---- bundle bytes ----
+
+# be32 FILE OFFSET: the big-endian u32 at OFFSET.
+be32() { od -An -tu1 -j "$2" -N 4 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4 }'; }
+
+# header_size BUNDLE: preamble + manifest + signature block, i.e. where the payload starts.
+header_size() { echo $((20 + $(be32 "$1" 12) + $(be32 "$1" 16))); }
+
+# patch_bytes FILE OFFSET HEX...: overwrites bytes in place, e.g. patch_bytes b 8 00 00 00 02
+patch_bytes() {
+	local file=$1 offset=$2
+	shift 2
+	# shellcheck disable=SC2059 # the format is the bytes
+	printf "$(printf '\\x%s' "$@")" | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
+}
+
+# flip_bit FILE OFFSET: inverts the lowest bit of the byte at OFFSET.
+flip_bit() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N 1 "$1")
+	patch_bytes "$1" "$2" "$(printf %02x $((b ^ 1)))"
+}
+
+# ---- installing ----
+
+# install_to TARGET [options...] < BUNDLE: the device CLI with the test keyring, JSON output in
 # $T/out.json; returns the exit code.
 install_to() {
 	local target=$1
@@ -74,22 +167,63 @@ install_to() {
 # The last JSON event's field: json_field code
 json_field() { tail -n 1 "$T/out.json" | jq -r ".$1"; }
 
-# expect_error NAME CODE TARGET_STATE [install options...] < BUNDLE
-expect_error() {
-	local name=$1 code=$2 state=$3
+# last_event FIELD...: the last JSON event's fields, tab-separated, in one jq run that also
+# checks that every line of the output is JSON (nothing at all when one is not).
+last_event() {
+	local fields
+	fields=$(printf '.%s,' "$@")
+	jq -rs "last | [${fields%,}] | map(tostring) | @tsv" "$T/out.json" 2>/dev/null
+}
+
+# expect_installed NAME TARGET IMAGE [install options...] < BUNDLE: the install succeeds and
+# TARGET then holds exactly IMAGE over the image's length.
+expect_installed() {
+	local name=$1 target=$2 image=$3 size result bytes
 	shift 3
+	size=$(size_of "$image")
+	install_to "$target" "$@"
+	local rc=$?
+	IFS=$'\t' read -r result bytes < <(last_event result image_bytes)
+	if [ $rc -ne 0 ]; then
+		fail "$name" "exit $rc: $(tail -n 1 "$T/out.json") $(tail -n 3 "$T/err.txt")"
+	elif [ "$result" != installed ]; then
+		fail "$name" "the last JSON event is not the result: $(tail -n 1 "$T/out.json")"
+	elif [ "$bytes" != "$size" ]; then
+		fail "$name" "image_bytes $bytes, the image has $size"
+	elif ! cmp -s -n "$size" "$image" "$target"; then
+		fail "$name" "the target differs from the image: $(cmp -n "$size" "$image" "$target" 2>&1)"
+	else
+		pass "$name"
+	fi
+}
+
+# expect_error NAME CODE TARGET_STATE TARGET [install options...] < BUNDLE: the install fails
+# with CODE, both in the JSON and as the exit code error.h gives it, and reports TARGET_STATE.
+# For "untouched", TARGET (when it is a file or block device) must still hold the same bytes.
+expect_error() {
+	local name=$1 code=$2 state=$3 target=$4 before=""
+	shift 3
+	if [ "$state" = untouched ] && { [ -f "$target" ] || [ -b "$target" ]; }; then
+		before=$(digest "$target")
+	fi
 	install_to "$@"
-	local rc=$? got msg
-	got=$(json_field code)
-	msg=$(json_field message)
+	local rc=$? want got ex tstate msg
+	want=$(code_number "$code")
+	IFS=$'\t' read -r got ex tstate msg < <(last_event code exit target message)
 	if [ $rc -eq 0 ]; then
 		fail "$name" "install succeeded"
 	elif [ "$got" != "$code" ]; then
-		fail "$name" "error code $got, expected $code ($msg)"
-	elif [ "$(json_field target)" != "$state" ]; then
-		fail "$name" "target $(json_field target), expected $state"
+		fail "$name" "error code ${got:-none}, expected $code: $(tail -n 1 "$T/out.json")"
+	elif [ -z "$want" ] || [ $rc -ne "$want" ]; then
+		fail "$name" "exit code $rc, expected ${want:-?} for $code"
+	elif [ "$ex" != "$rc" ]; then
+		fail "$name" "the JSON says exit $ex, the program exited $rc"
+	elif [ "$tstate" != "$state" ]; then
+		fail "$name" "target $tstate, expected $state"
 	elif [ -z "$msg" ] || [ "$msg" = null ]; then
 		fail "$name" "no message"
+	elif [ -n "$before" ] && [ "$(digest "$target")" != "$before" ]; then
+		fail "$name" "reported untouched, but the target's bytes changed"
 	else
 		pass "$name"
 	fi

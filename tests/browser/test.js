@@ -1,0 +1,365 @@
+'use strict';
+// Browser test of the recovery's web page (overlay/srv/lifeboat/www/index.html), driven through
+// playwright-core in Debian's Chromium (/usr/bin/chromium; no browser is ever downloaded).
+//
+//   node tests/browser/test.js                  the page against the mock server (mock-server.js)
+//   LIFEBOAT_URL=http://127.0.0.1:8080 node ... the page as served by a real recovery server
+//
+// Prints "ok /browser/NAME" or "FAIL /browser/NAME: why" per case; exits non-zero on failure.
+// Screenshots go to build/screenshots/. Environment: CHROMIUM (default /usr/bin/chromium),
+// LIFEBOAT_URL (no mock is started then; the browser reaches the server through a throttling
+// relay; the bundles are built for the server's board from /api/info, and the server must accept
+// unsigned bundles and run a harmless reboot command).
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const crypto = require('crypto');
+const { spawnSync } = require('child_process');
+const { chromium } = require('playwright-core');
+const { startMock } = require('./mock-server');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const PAGE = path.join(ROOT, 'overlay/srv/lifeboat/www/index.html');
+const LBB = path.join(ROOT, 'build/bin/lifeboat-bundle');
+const SHOTS = path.join(ROOT, 'build/screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+	'--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const REAL_URL = (process.env.LIFEBOAT_URL || '').replace(/\/+$/, '');
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+
+let failures = 0;
+const ok = (name, note) => console.log('ok /browser/' + name + (note ? ' # ' + note : ''));
+const fail = (name, why) => { failures++; console.log('FAIL /browser/' + name + ': ' + String(why).replace(/\s+/g, ' ').trim()); };
+function assert(cond, why) { if (!cond) throw new Error(why); }
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function run(cmd, args) {
+	const r = spawnSync(cmd, args, { encoding: 'utf8' });
+	if (r.status !== 0) throw new Error(cmd + ' ' + args.join(' ') + ': ' + (r.stderr || r.error || 'status ' + r.status));
+	return r.stdout;
+}
+
+// The files the cases choose: a bundle, the raw image itself (not a bundle), and a bundle with
+// one payload byte flipped (its header is fine, so the page sends it; a real device refuses it).
+function makeFiles(dir, compatible) {
+	const img = path.join(dir, 'rootfs.img');
+	const fd = fs.openSync(img, 'w');
+	fs.writeSync(fd, crypto.randomBytes(12 << 20)); // incompressible, so the upload takes a while
+	fs.ftruncateSync(fd, 16 << 20); // and a zero tail, stored as "zero" chunks
+	fs.closeSync(fd);
+	const bundle = path.join(dir, 'companion-2.0.lifeboat');
+	run(LBB, ['create', '--unsigned', '--compatible', compatible, '--version', '2.0',
+		'--description', 'Browser test build', '--image', 'rootfs=' + img, '-o', bundle]);
+	const corrupt = path.join(dir, 'companion-2.0-damaged.lifeboat');
+	const bytes = fs.readFileSync(bundle);
+	bytes[bytes.length - 1000] ^= 0x55;
+	fs.writeFileSync(corrupt, bytes);
+	return { img, bundle, corrupt };
+}
+
+// A real server takes a bundle over loopback in a blink, and Chromium's own upload throttling
+// (DevTools) only delays the progress events, not the bytes. So the browser talks to the real
+// server through this TCP relay, which passes what the browser sends at `rate` bytes per second
+// and what the server answers at full speed (same origin: the Host header names the relay).
+function startRelay(target, rate) {
+	const net = require('net');
+	const { hostname, port } = new URL(target);
+	const server = net.createServer((client) => {
+		const upstream = net.connect(Number(port) || 80, hostname);
+		const close = () => { client.destroy(); upstream.destroy(); };
+		client.on('error', close);
+		upstream.on('error', close);
+		upstream.pipe(client);
+		client.on('data', (chunk) => {
+			client.pause();
+			const resume = () => setTimeout(() => client.resume(), (chunk.length / rate) * 1000);
+			if (upstream.write(chunk)) resume(); else upstream.once('drain', resume);
+		});
+		client.on('end', () => upstream.end());
+	});
+	return new Promise((resolve, reject) => {
+		server.once('error', reject);
+		server.listen(0, '127.0.0.1', () => resolve({
+			url: 'http://127.0.0.1:' + server.address().port,
+			close: () => new Promise((r) => server.close(() => r())),
+		}));
+	});
+}
+
+async function getJSON(url) {
+	const r = await fetch(url);
+	if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
+	return r.json();
+}
+
+// A fresh context per case; records page errors, install requests, progress values and phases.
+async function openPage(browser, base) {
+	const context = await browser.newContext({ viewport: DESKTOP, deviceScaleFactor: 1 });
+	await context.addInitScript(() => {
+		window.__lb = { progress: [], phases: [], xhr: [] };
+		// The answers the page's XHRs got (DevTools may drop a response body after a large upload).
+		const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+		XMLHttpRequest.prototype.open = function (method, url) {
+			this.__lbUrl = url;
+			return open.apply(this, arguments);
+		};
+		XMLHttpRequest.prototype.send = function () {
+			this.addEventListener('loadend', () => window.__lb.xhr.push({ url: this.__lbUrl, status: this.status, text: this.responseText }));
+			return send.apply(this, arguments);
+		};
+		document.addEventListener('DOMContentLoaded', () => {
+			const bar = document.getElementById('progress-bar');
+			const phase = document.getElementById('phase');
+			if (bar) {
+				new MutationObserver(() => window.__lb.progress.push(Number(bar.getAttribute('aria-valuenow'))))
+					.observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+			}
+			if (phase) {
+				new MutationObserver(() => {
+					const s = phase.getAttribute('data-state');
+					const p = window.__lb.phases;
+					if (s && p[p.length - 1] !== s) p.push(s);
+				}).observe(phase, { attributes: true, attributeFilter: ['data-state'] });
+			}
+		});
+	});
+	const page = await context.newPage();
+	page.setDefaultTimeout(20000);
+	const t = { context, page, errors: [], installs: [], dialogs: [] };
+	page.on('pageerror', (e) => t.errors.push(e.message));
+	page.on('request', (r) => { if (new URL(r.url()).pathname === '/api/install') t.installs.push(r); });
+	page.on('dialog', (d) => { t.dialogs.push(d.message()); d.dismiss(); });
+	await page.goto(base + '/');
+	// The status has arrived once "This device" shows something.
+	await page.waitForFunction(() => document.getElementById('main-version').textContent !== '…');
+	return t;
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+const text = (page, sel) => page.textContent(sel).then((s) => (s || '').replace(/\s+/g, ' ').trim());
+const visible = (page, sel) => page.isVisible(sel);
+
+// 1. A bundle: its header shows, it uploads with visible progress, success, reboot.
+async function caseInstall(browser, env) {
+	const { page, errors } = await openPage(browser, env.base);
+	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	const info = await text(page, '#bundle-info');
+	assert((await text(page, '#bundle-version')) === '2.0', 'version not shown as 2.0: ' + info);
+	assert((await text(page, '#bundle-compatible')).includes(env.compatible), 'board ' + env.compatible + ' not shown: ' + info);
+	assert(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/.test(await text(page, '#bundle-built')), 'build time not shown as a date: ' + info);
+	assert(/rootfs: raw, 16\.0 MiB/.test(await text(page, '#bundle-images')), 'image role and size not shown: ' + info);
+	assert((await text(page, '#bundle-signed')).startsWith('NO'), 'unsigned bundle not flagged: ' + info);
+	assert(await page.isEnabled('#install-button'), 'install button missing or disabled');
+	await shot(page, 'idle-bundle-chosen.png');
+	await page.setViewportSize(PHONE);
+	await shot(page, 'phone-bundle-chosen.png');
+	await page.setViewportSize(DESKTOP);
+
+	const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install', { timeout: 60000 });
+	response.catch(() => {}); // awaited below; not an unhandled rejection if the case fails first
+	await page.click('#install-button');
+	await page.waitForFunction(() => {
+		const v = Number(document.getElementById('progress-bar').getAttribute('aria-valuenow'));
+		return v >= 3 && v <= 97;
+	});
+	// For the screenshot, a moment later: the rate and the time left show once measured.
+	await page.waitForFunction(() => /MB\/s/.test(document.getElementById('progress-detail').textContent) &&
+		Number(document.getElementById('progress-bar').getAttribute('aria-valuenow')) < 100, null, { timeout: 3000 }).catch(() => {});
+	// Give the status poll a moment to report the device's phase for the screenshot.
+	await page.waitForFunction(() => document.getElementById('phase').getAttribute('data-state'), null, { timeout: 3000 }).catch(() => {});
+	await shot(page, 'progress.png');
+	const r = await response;
+	const req = r.request();
+	assert(req.method() === 'POST', 'install request is ' + req.method());
+	assert((await req.headerValue('content-type')) === 'application/octet-stream', 'install Content-Type is ' + (await req.headerValue('content-type')));
+	await page.waitForSelector('#success', { state: 'visible', timeout: 30000 });
+	const lb = await page.evaluate(() => window.__lb);
+	const mid = lb.progress.filter((v) => v > 0 && v < 100);
+	assert(mid.length >= 1, 'no intermediate progress value (saw ' + JSON.stringify(lb.progress) + ')');
+	assert(lb.phases.some((p) => ['receiving', 'verifying', 'writing', 'syncing', 'read-back'].includes(p)),
+		'no install phase shown (saw ' + JSON.stringify(lb.phases) + ')');
+	assert((await text(page, '#success')).includes('Installed version 2.0'), 'success screen says: ' + (await text(page, '#success')));
+	await page.waitForFunction(() => /2\.0/.test(document.getElementById('main-version').textContent), null, { timeout: 5000 })
+		.catch(() => { throw new Error('#main-version does not show 2.0 after the install'); });
+	await shot(page, 'success.png');
+
+	if (env.mock) {
+		const put = env.mock.requests.filter((q) => q.path === '/api/install');
+		assert(put.length === 1 && put[0].complete && put[0].bytes === fs.statSync(env.files.bundle).size,
+			'the mock received ' + JSON.stringify(put));
+	}
+	const rebootReq = page.waitForRequest((q) => new URL(q.url()).pathname === '/api/reboot');
+	rebootReq.catch(() => {});
+	await page.click('#reboot-main');
+	const rq = await rebootReq;
+	assert(rq.method() === 'POST', 'reboot request is ' + rq.method());
+	assert((await rq.headerValue('content-type')) === 'application/json', 'reboot Content-Type is ' + (await rq.headerValue('content-type')));
+	assert(JSON.stringify(JSON.parse(rq.postData() || 'null')) === '{"target":"main"}', 'reboot body is ' + rq.postData());
+	await page.waitForFunction(() => /Rebooting…/.test(document.getElementById('reboot-state').textContent));
+	if (env.mock) {
+		const rb = env.mock.requests.filter((q) => q.path === '/api/reboot');
+		assert(rb.length === 1 && JSON.parse(rb[0].body).target === 'main', 'the mock received reboot requests ' + JSON.stringify(rb));
+	}
+	await shot(page, 'rebooting.png');
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+}
+
+// 2. Not a bundle (the raw image, by the file picker; a text file, by drag and drop): a clear
+// refusal that says what to do, no Install button, nothing sent.
+async function caseNotBundle(browser, env) {
+	const { page, errors, installs } = await openPage(browser, env.base);
+	const mockInstalls = () => (env.mock ? env.mock.requests.filter((q) => q.path === '/api/install').length : 0);
+	const before = mockInstalls();
+	await page.setInputFiles('#file-input', env.files.img);
+	await page.waitForSelector('#bundle-info[data-state="refused"]');
+	let info = await text(page, '#bundle-info');
+	assert(/not a Lifeboat bundle/.test(info) && /What to do/.test(info) && /lifeboat-bundle create/.test(info), 'refusal unclear: ' + info);
+	assert(!(await visible(page, '#install-button')), 'Install button shown for a non-bundle');
+	await shot(page, 'refusal.png');
+
+	// The same through the drop zone, with a file that is not a bundle either.
+	await page.evaluate(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(['These are my notes, not an update.\n'], 'notes.txt', { type: 'text/plain' }));
+		const zone = document.getElementById('drop-zone');
+		for (const type of ['dragenter', 'dragover', 'drop'])
+			zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+	});
+	await page.waitForFunction(() => /notes\.txt/.test(document.getElementById('bundle-info').textContent));
+	info = await text(page, '#bundle-info');
+	assert(/not a Lifeboat bundle/.test(info), 'dropped text file not refused: ' + info);
+	assert(!(await visible(page, '#install-button')), 'Install button shown for a dropped non-bundle');
+	await sleep(1500);
+	assert(installs.length === 0, 'an upload happened: ' + installs.length + ' request(s) to /api/install');
+	assert(mockInstalls() === before, 'the mock received an install');
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+}
+
+// 3. The server answers an error: the failure screen shows its message and code; Try again
+// goes back to the chooser.
+async function caseServerError(browser, env) {
+	const { page, errors } = await openPage(browser, env.base);
+	if (env.mock) {
+		env.mock.failNext = { status: 400, code: 'chunk-corrupt', target: 'invalid',
+			message: 'chunk 13 of image rootfs does not match its hash: copy the bundle again' };
+	}
+	await page.setInputFiles('#file-input', env.files.corrupt);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	await page.click('#install-button');
+	await page.waitForSelector('#failure', { state: 'visible', timeout: 60000 });
+	const answer = (await page.evaluate(() => window.__lb.xhr)).filter((x) => /\/api\/install$/.test(x.url)).pop();
+	assert(answer, 'no answer to /api/install recorded');
+	let body = null;
+	try { body = JSON.parse(answer.text); } catch (e) { /* checked below */ }
+	assert(answer.status >= 400 && body && body.error && body.error.message, 'server answered ' + answer.status + ' ' + answer.text);
+	const msg = await text(page, '#failure-message');
+	assert(msg === body.error.message.replace(/\s+/g, ' ').trim(), '#failure-message is "' + msg + '", server said "' + body.error.message + '"');
+	const code = await text(page, '#failure-code');
+	assert(code.includes(body.error.code), '#failure-code is "' + code + '", server said ' + body.error.code);
+	assert(/What to do: ./.test(await text(page, '#failure-advice')), 'no advice on the failure screen');
+	await shot(page, 'failure.png');
+	await page.click('#try-again');
+	await page.waitForSelector('#choose', { state: 'visible' });
+	assert(await visible(page, '#install-button'), 'Try again does not offer Install again');
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+}
+
+// 4. The connection drops mid-upload (mock only): "connection lost at N %: upload again".
+async function caseConnectionLost(browser, env) {
+	if (!env.mock) return 'skipped: needs the mock server';
+	const { page, errors } = await openPage(browser, env.base);
+	env.mock.cutUploads(0.4);
+	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	await page.click('#install-button');
+	await page.waitForSelector('#failure', { state: 'visible', timeout: 30000 }).finally(() => env.mock.cutUploads(null));
+	const msg = await text(page, '#failure-message');
+	assert(/^Connection lost at \d+ %: upload again\.$/.test(msg), '#failure-message is "' + msg + '"');
+	await page.waitForSelector('#failure-device', { state: 'visible', timeout: 5000 }).catch(() => {});
+	await shot(page, 'connection-lost.png');
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+}
+
+// 5. Without JavaScript: the <noscript> form posts the bundle as multipart/form-data.
+async function caseNoScript(browser, env) {
+	const context = await browser.newContext({ viewport: DESKTOP, javaScriptEnabled: false });
+	const page = await context.newPage();
+	page.setDefaultTimeout(20000);
+	await page.goto(env.base + '/');
+	const form = 'form[action="/api/install"][method="post"][enctype="multipart/form-data"]';
+	assert(await visible(page, form), 'no visible plain upload form without JavaScript');
+	for (const sel of ['#drop-zone', '#device', '#tool-reboot-main', '#tool-reboot-recovery'])
+		assert(!(await visible(page, sel)), sel + ' shows without JavaScript, where it cannot work');
+	assert(await visible(page, '#show-log'), 'no log link without JavaScript');
+	await page.setInputFiles(form + ' input[type=file]', env.files.bundle);
+	await shot(page, 'no-javascript.png');
+	const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install', { timeout: 60000 });
+	response.catch(() => {}); // awaited below; not an unhandled rejection if the case fails first
+	await page.click(form + ' [type=submit]');
+	const r = await response;
+	const req = r.request();
+	assert(/^multipart\/form-data; boundary=/.test(await req.headerValue('content-type')), 'form Content-Type is ' + (await req.headerValue('content-type')));
+	await page.waitForLoadState();
+	const body = await page.textContent('body');
+	assert(r.status() === 200 && /"result":\s*"installed"/.test(body), 'the form upload got ' + r.status() + ': ' + body.slice(0, 200));
+	await context.close();
+}
+
+async function main() {
+	const setupProblem = !fs.existsSync(CHROMIUM) ? CHROMIUM + ' missing (scripts/install-deps installs chromium)'
+		: !fs.existsSync(LBB) ? LBB + ' missing (run make first)'
+			: !fs.existsSync(PAGE) ? PAGE + ' missing' : null;
+	if (setupProblem) { fail('setup', setupProblem); return; }
+	fs.mkdirSync(SHOTS, { recursive: true });
+	const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-browser-'));
+	let server = null, browser = null;
+	try {
+		const env = { base: REAL_URL, mock: null, compatible: 'test-board' };
+		if (REAL_URL) {
+			await getJSON(REAL_URL + '/api/status').catch((e) => {
+				throw new Error('LIFEBOAT_URL=' + REAL_URL + ' does not answer /api/status (' + (e.cause ? e.cause.code || e.cause.message : e.message) + ')');
+			});
+			const info = await getJSON(REAL_URL + '/api/info').catch(() => ({}));
+			if (info.compatible) env.compatible = info.compatible;
+			server = await startRelay(REAL_URL, 4e6);
+			env.base = server.url;
+		} else {
+			server = await startMock({ pagePath: PAGE, compatible: env.compatible,
+				recoveryVersion: fs.readFileSync(path.join(ROOT, 'VERSION'), 'utf8').trim(), rate: 4e6 });
+			env.base = server.url;
+			env.mock = server.mock;
+		}
+		env.files = makeFiles(tmp, env.compatible);
+		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+		const cases = [['install', caseInstall], ['not-a-bundle', caseNotBundle],
+			['server-error', caseServerError], ['connection-lost', caseConnectionLost], ['no-javascript', caseNoScript]];
+		for (const [name, fn] of cases) {
+			let timer;
+			try {
+				const note = await Promise.race([fn(browser, env),
+					new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 90 s')), 90000); })]);
+				ok(name, note);
+			} catch (e) {
+				fail(name, e && e.message ? e.message.split('\n')[0] : e);
+				for (const ctx of browser.contexts()) await ctx.close().catch(() => {});
+			} finally {
+				clearTimeout(timer);
+			}
+		}
+	} catch (e) {
+		fail('setup', e && e.message ? e.message.split('\n')[0] : e);
+	} finally {
+		if (browser) await browser.close().catch(() => {});
+		if (server) await server.close();
+		fs.rmSync(tmp, { recursive: true, force: true });
+	}
+}
+
+main().then(() => process.exit(failures ? 1 : 0), (e) => { fail('setup', e); process.exit(1); });

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The recovery's web page (overlay/srv/lifeboat/www/index.html) in Debian's Chromium, driven by
+# tests/browser/test.js through playwright-core: against the mock server inside the test, or
+# against a real recovery server with LIFEBOAT_URL=http://HOST:PORT. Prints "ok /browser/NAME" or
+# "FAIL /browser/NAME: why" per case.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ ! -x /usr/bin/chromium ]; then
+	echo "FAIL /browser/setup: chromium missing (scripts/install-deps installs it)"
+	exit 1
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "FAIL /browser/setup: node or npm missing (scripts/install-deps installs them)"
+	exit 1
+fi
+# playwright-core never downloads a browser; the variable only makes sure of it.
+if [ ! -e tests/browser/node_modules/playwright-core/package.json ]; then
+	if ! out=$(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund 2>&1); then
+		printf '%s\n' "$out" | tail -5
+		echo "FAIL /browser/setup: npm ci --prefix tests/browser failed (needs the npm registry once)"
+		exit 1
+	fi
+fi
+exec node tests/browser/test.js
