@@ -30,8 +30,10 @@ const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
 let failures = 0;
-const ok = (name, note) => console.log('ok /browser/' + name + (note ? ' # ' + note : ''));
-const fail = (name, why) => { failures++; console.log('FAIL /browser/' + name + ': ' + String(why).replace(/\s+/g, ' ').trim()); };
+// Against a real server the names say so: /browser/real/NAME.
+const PREFIX = '/browser/' + (process.env.LIFEBOAT_URL ? 'real/' : '');
+const ok = (name, note) => console.log('ok ' + PREFIX + name + (note ? ' # ' + note : ''));
+const fail = (name, why) => { failures++; console.log('FAIL ' + PREFIX + name + ': ' + String(why).replace(/\s+/g, ' ').trim()); };
 function assert(cond, why) { if (!cond) throw new Error(why); }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -22,4 +22,21 @@ if [ ! -e tests/browser/node_modules/playwright-core/package.json ]; then
 		exit 1
 	fi
 fi
-exec node tests/browser/test.js
+node tests/browser/test.js
+mock_status=$?
+
+# The same page served by the real lighttpd with the real CGI programs, onto a file target.
+source tests/lib.sh
+source tests/http-lib.sh
+trap 'stop_server; cleanup' EXIT
+ensure_users
+make_keys
+truncate -s 64M "$T/main.img"
+grant_main "$T/main.img"
+if ! start_server "$T/main.img" --allow-unsigned; then
+	fail /browser/real/setup "the recovery server did not start"
+	exit 1
+fi
+LIFEBOAT_URL=$URL node tests/browser/test.js
+real_status=$?
+[ $mock_status -eq 0 ] && [ $real_status -eq 0 ]
