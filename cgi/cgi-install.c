@@ -210,6 +210,12 @@ int main(void)
 	struct lb_target_spec specs[LB_IMAGES_MAX];
 	for (unsigned i = 0; i < cfg.target_count; i++)
 		specs[i] = (struct lb_target_spec){.role = cfg.target_role[i], .path = cfg.target_path[i]};
+	struct lb_boot boot;
+	bool boot_configured = false;
+	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0) {
+		cgi_error_from(&err, "untouched");
+		return 0;
+	}
 	struct lb_install_options opt = {
 		.keyring = keys,
 		.allow_unsigned = cfg.allow_unsigned,
@@ -221,6 +227,8 @@ int main(void)
 		.userdata = &s,
 		.cancel = &cancel_requested,
 		.before_write = before_write,
+		.boot = boot_configured ? &boot : NULL,
+		.boot_slot = cfg.boot_slot,
 	};
 	struct lb_install_result res;
 	r = lb_install(&in, &opt, &res, &err);

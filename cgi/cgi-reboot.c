@@ -83,6 +83,29 @@ int main(void)
 		return 0;
 	}
 
+	/* With boot control, the boot state says where the reboot goes: main only while it is in
+	 * the boot order with attempts left; the recovery through the one-shot flag. */
+	struct lb_boot boot;
+	struct lb_boot_state boot_state;
+	struct lb_error err = {0};
+	bool boot_configured;
+	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0 ||
+	    (boot_configured && lb_boot_load(&boot, &boot_state, &err) < 0)) {
+		cgi_error_from(&err, NULL);
+		return 0;
+	}
+	if (boot_configured && !strcmp(target, "main") && lb_boot_attempts_left(&boot_state, cfg.boot_slot) == 0) {
+		cgi_error(409, "main-invalid",
+			  "main is not bootable (an install did not finish, or it failed to boot too often): "
+			  "install a bundle first",
+			  NULL);
+		return 0;
+	}
+	if (boot_configured && lb_boot_set_oneshot_recovery(&boot, !strcmp(target, "recovery"), &err) < 0) {
+		cgi_error_from(&err, NULL);
+		return 0;
+	}
+
 	lb_log(cfg.log_file, "reboot", "reboot into %s requested from %s", target, req.remote_addr);
 
 	/* The command runs detached, in a session of its own, a second after the response went

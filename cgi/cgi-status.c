@@ -26,7 +26,13 @@ int main(void)
 		snprintf(s.message, sizeof(s.message),
 			 "the install stopped unexpectedly (its process ended): upload the bundle again");
 	}
+	struct lb_boot boot;
+	struct lb_boot_state boot_state;
+	struct lb_error err = {0};
+	bool boot_configured, boot_known = false;
+	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) == 0 && boot_configured)
+		boot_known = lb_boot_load(&boot, &boot_state, &err) == 0;
 	cgi_begin(200);
-	lb_state_json(&s, LB_VERSION, stdout);
+	lb_state_json(&s, LB_VERSION, boot_known ? &boot_state : NULL, stdout);
 	return 0;
 }

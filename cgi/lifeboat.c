@@ -1,6 +1,8 @@
 /* lifeboat: the device's command-line tool. A verb table over the core library. */
 #include "lib/config.h"
 #include "lib/install.h"
+#include "lib/io.h"
+#include "lib/json.h"
 #include "lib/macro.h"
 #include "lib/version.h"
 #include "tool-output.h"
@@ -113,6 +115,12 @@ static int verb_install(int argc, char **argv)
 	struct lb_target_spec specs[LB_IMAGES_MAX];
 	for (unsigned i = 0; i < cfg.target_count; i++)
 		specs[i] = (struct lb_target_spec){.role = cfg.target_role[i], .path = cfg.target_path[i]};
+	struct lb_boot boot;
+	bool boot_configured;
+	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0) {
+		lb_keyring_free(keys);
+		return tool_fail(program, &err, json, "untouched");
+	}
 
 	_cleanup_close_ int fd = strcmp(bundle_path, "-") == 0 ? dup(STDIN_FILENO)
 							       : open(bundle_path, O_RDONLY | O_CLOEXEC);
@@ -136,6 +144,8 @@ static int verb_install(int argc, char **argv)
 		.threads = threads,
 		.progress = tool_progress_update,
 		.userdata = &tp,
+		.boot = boot_configured ? &boot : NULL,
+		.boot_slot = cfg.boot_slot,
 	};
 	struct lb_install_result res;
 	int r = lb_install(&in, &opt, &res, &err);
@@ -158,6 +168,186 @@ static int verb_install(int argc, char **argv)
 	return 0;
 }
 
+
+/* The options every boot verb takes (--config FILE, --slot NAME, --json) and the configured boot
+ * control. Returns false when the verb is done already (help shown, or an error printed), with
+ * the exit code in *ret_exit. */
+static bool boot_setup(int argc, char **argv, const char *usage, struct lb_config *cfg, struct lb_boot *boot,
+		       bool *ret_json, const char **ret_slot, int *ret_exit)
+{
+	const char *config_path = LB_CONFIG_DEFAULT_PATH;
+	struct lb_error err = {0};
+	*ret_json = false;
+	*ret_slot = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config_path = argv[++i];
+		else if (!strcmp(argv[i], "--slot") && i + 1 < argc)
+			*ret_slot = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			*ret_json = true;
+		else if (!strcmp(argv[i], "--help")) {
+			printf("%s", usage);
+			*ret_exit = 0;
+			return false;
+		} else {
+			*ret_exit = usage_error("unknown option %s", argv[i]);
+			return false;
+		}
+	}
+	lb_config_defaults(cfg);
+	bool configured;
+	if (lb_config_load(cfg, config_path, false, &err) < 0 || lb_config_boot(cfg, boot, &configured, &err) < 0) {
+		*ret_exit = tool_fail(program, &err, *ret_json, NULL);
+		return false;
+	}
+	if (!configured) {
+		lb_error_set(&err, EINVAL, LB_E_USAGE, "%s sets no boot-backend: this device has no boot control",
+			     config_path);
+		*ret_exit = tool_fail(program, &err, *ret_json, NULL);
+		return false;
+	}
+	if (!*ret_slot)
+		*ret_slot = cfg->boot_slot;
+	return true;
+}
+
+/* The slot the running system was booted as, from the kernel command line (lifeboat.slot=),
+ * which the boot loader sets; "" when absent. */
+static void booted_slot(char *ret, size_t size)
+{
+	_cleanup_free_ char *cmdline = NULL;
+	ret[0] = '\0';
+	if (lb_read_file("/proc/cmdline", 4096, &cmdline, NULL) < 0)
+		return;
+	const char *p = strstr(cmdline, "lifeboat.slot=");
+	if (p)
+		snprintf(ret, size, "%.*s", (int)strcspn(p + 14, " \n"), p + 14);
+}
+
+#define BOOT_OPTIONS "  --config FILE   configuration (default " LB_CONFIG_DEFAULT_PATH ")\n  --slot NAME     the main slot (default: boot-slot)\n"
+
+static int verb_status(int argc, char **argv)
+{
+	struct lb_config cfg;
+	struct lb_boot boot;
+	struct lb_boot_state s;
+	struct lb_error err = {0};
+	bool json;
+	const char *slot;
+	int code;
+	if (!boot_setup(argc, argv,
+			   "Usage: lifeboat status [--config FILE] [--json]\n\nShows the boot state: order, attempts left, "
+			   "a pending one-shot boot into the recovery, and what is running.\n" BOOT_OPTIONS,
+			   &cfg, &boot, &json, &slot, &code))
+		return code;
+	if (lb_boot_load(&boot, &s, &err) < 0)
+		return tool_fail(program, &err, json, NULL);
+	char booted[32];
+	booted_slot(booted, sizeof(booted));
+	if (json) {
+		printf("{\"backend\":\"%s\",\"booted\":", lb_boot_backend_name(&boot));
+		lb_json_string(stdout, booted);
+		printf(",\"order\":[");
+		for (unsigned i = 0; i < s.order_count; i++)
+			printf("%s{\"slot\":\"%s\",\"attempts_left\":%u}", i ? "," : "", s.order[i], s.left[i]);
+		printf("],\"oneshot_recovery\":%s,\"attempts\":%u,\"version\":\"%s\"}\n",
+		       s.oneshot_recovery ? "true" : "false", boot.attempts, LB_VERSION);
+		return 0;
+	}
+	printf("boot backend:  %s (%s)\nrunning:       %s\nboot order:   ", lb_boot_backend_name(&boot), boot.env_path,
+	       booted[0] ? booted : "unknown (no lifeboat.slot= on the kernel command line)");
+	for (unsigned i = 0; i < s.order_count; i++)
+		printf(" %s (%u of %u attempts left)", s.order[i], s.left[i], boot.attempts);
+	printf(" recovery\nnext boot:     %s\n",
+	       s.oneshot_recovery ? "recovery, once (requested)"
+	       : s.order_count && s.left[0] ? s.order[0]
+					    : "recovery (no main slot has attempts left)");
+	return 0;
+}
+
+static int verb_mark_good(int argc, char **argv)
+{
+	struct lb_config cfg;
+	struct lb_boot boot;
+	struct lb_error err = {0};
+	bool json;
+	const char *slot;
+	int code;
+	if (!boot_setup(argc, argv,
+			   "Usage: lifeboat mark-good [--config FILE] [--slot NAME]\n\nTells the boot loader that "
+			   "this boot of main is healthy: its attempts are restored.\n" BOOT_OPTIONS,
+			   &cfg, &boot, &json, &slot, &code))
+		return code;
+	if (lb_boot_mark_good(&boot, slot, &err) < 0)
+		return tool_fail(program, &err, json, NULL);
+	printf("%s marked good: %u attempts\n", slot, boot.attempts);
+	return 0;
+}
+
+/* Runs "COMMAND TARGET" through the shell; the command only reboots, the boot state is set. */
+static int run_reboot_command(const struct lb_config *cfg, const char *target)
+{
+	char cmd[LB_CONFIG_VALUE_MAX + 32];
+	snprintf(cmd, sizeof(cmd), "%s %s", cfg->reboot_command, target);
+	int r = system(cmd);
+	if (r != 0) {
+		fprintf(stderr, "%s: the reboot command '%s' failed (status %d)\n", program, cmd, r);
+		return LB_E_INTERNAL;
+	}
+	return 0;
+}
+
+static int verb_reboot_recovery(int argc, char **argv)
+{
+	struct lb_config cfg;
+	struct lb_boot boot;
+	struct lb_error err = {0};
+	bool json, no_reboot = false;
+	const char *slot;
+	/* --no-reboot is ours; boot_setup takes the rest */
+	char *args[32];
+	int n = 0;
+	for (int i = 0; i < argc && n < 32; i++) {
+		if (!strcmp(argv[i], "--no-reboot"))
+			no_reboot = true;
+		else
+			args[n++] = argv[i];
+	}
+	int code;
+	if (!boot_setup(n, args,
+			   "Usage: lifeboat reboot-recovery [--config FILE] [--no-reboot]\n\nReboots into the "
+			   "recovery once; the boot after that is main again.\n  --no-reboot     only set the "
+			   "one-shot boot\n" BOOT_OPTIONS,
+			   &cfg, &boot, &json, &slot, &code))
+		return code;
+	if (lb_boot_set_oneshot_recovery(&boot, true, &err) < 0)
+		return tool_fail(program, &err, json, NULL);
+	printf("the next boot goes to the recovery, once\n");
+	fflush(stdout);
+	return no_reboot ? 0 : run_reboot_command(&cfg, "recovery");
+}
+
+static int verb_boot_handover(int argc, char **argv)
+{
+	struct lb_config cfg;
+	struct lb_boot boot;
+	struct lb_error err = {0};
+	bool json, try_main;
+	const char *slot;
+	int code;
+	if (!boot_setup(argc, argv,
+			   "Usage: lifeboat boot-handover [--config FILE]\n\nRaspberry Pi: run early by the recovery. "
+			   "Exit 0 and print 'main' when main should be tried now (its attempt is counted), exit 0 "
+			   "and print 'recovery' to stay.\n" BOOT_OPTIONS,
+			   &cfg, &boot, &json, &slot, &code))
+		return code;
+	if (lb_boot_rpi_handover(&boot, slot, &try_main, &err) < 0)
+		return tool_fail(program, &err, json, NULL);
+	printf("%s\n", try_main ? "main" : "recovery");
+	return 0;
+}
+
 static int verb_version(int argc, char **argv)
 {
 	(void)argc;
@@ -172,6 +362,10 @@ static const struct verb {
 	const char *help;
 } verbs[] = {
 	{"install", verb_install, "verify a bundle and write it onto its targets"},
+	{"status", verb_status, "show the boot state and what is running"},
+	{"mark-good", verb_mark_good, "tell the boot loader that this boot of main is healthy"},
+	{"reboot-recovery", verb_reboot_recovery, "reboot into the recovery once"},
+	{"boot-handover", verb_boot_handover, "(Raspberry Pi recovery) decide whether to try main now"},
 	{"version", verb_version, "print this program's version"},
 };
 

@@ -58,20 +58,18 @@ int lb_grubenv_read(const char *path, struct lb_bootenv *ret, struct lb_error *e
 	size_t size;
 	int r = lb_read_file(path, LB_GRUBENV_SIZE, &text, &size);
 	if (r < 0)
-		return lb_error_set(err, -r, LB_E_IO, "cannot read the GRUB environment %s: %s", path, strerror(-r));
+		return lb_error_set(err, -r, LB_E_BOOT_STATE, "cannot read the GRUB environment %s: %s", path, strerror(-r));
 	if (size != LB_GRUBENV_SIZE || strncmp(text, grub_header, sizeof(grub_header) - 1) != 0)
-		return lb_error_set(err, EBADMSG, LB_E_IO,
+		return lb_error_set(err, EBADMSG, LB_E_BOOT_STATE,
 				    "%s is not a GRUB environment block (1024 bytes starting with \"%.24s\")", path,
 				    grub_header);
 	*ret = (struct lb_bootenv){0};
 	char *line = text + sizeof(grub_header) - 1;
-	while (*line && *line != '#') {
-		char *nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		add_pair(ret, line, (size_t)(nl - line));
-		line = nl + 1;
-	}
+	/* Lines starting with '#' are comments (grub-editenv adds a warning line); the padding is
+	 * '#' up to the end without a newline. */
+	for (char *nl; (nl = strchr(line, '\n')); line = nl + 1)
+		if (*line != '#')
+			add_pair(ret, line, (size_t)(nl - line));
 	return 0;
 }
 
@@ -84,11 +82,11 @@ static int open_in_place(const char *path, size_t size, struct lb_error *err)
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return lb_error_set(err, e, LB_E_IO, "cannot open the boot environment %s: %s", path, strerror(e));
+		return lb_error_set(err, e, LB_E_BOOT_STATE, "cannot open the boot environment %s: %s", path, strerror(e));
 	}
 	if ((size_t)st.st_size != size) {
 		close(fd);
-		return lb_error_set(err, EINVAL, LB_E_IO, "the boot environment %s is %lld bytes, not %zu", path,
+		return lb_error_set(err, EINVAL, LB_E_BOOT_STATE, "the boot environment %s is %lld bytes, not %zu", path,
 				    (long long)st.st_size, size);
 	}
 	return fd;
@@ -103,7 +101,7 @@ static int write_in_place(const char *path, const void *data, size_t size, struc
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (r < 0)
-		return lb_error_set(err, -r, LB_E_IO, "writing the boot environment %s failed: %s", path, strerror(-r));
+		return lb_error_set(err, -r, LB_E_BOOT_STATE, "writing the boot environment %s failed: %s", path, strerror(-r));
 	return 0;
 }
 
@@ -179,7 +177,7 @@ int lb_ubootenv_read(const char *path, size_t size, struct lb_bootenv *ret, stru
 	int r2 = read_one_copy(second, size, ret);
 	if (r2 == 0)
 		return 0;
-	return lb_error_set(err, EBADMSG, LB_E_IO,
+	return lb_error_set(err, EBADMSG, LB_E_BOOT_STATE,
 			    "neither copy of the boot environment (%s, %s) is intact (%s, %s): the device will "
 			    "boot the recovery",
 			    path, second, strerror(-r), strerror(-r2));

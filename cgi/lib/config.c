@@ -8,7 +8,8 @@
 
 void lb_config_defaults(struct lb_config *c)
 {
-	*c = (struct lb_config){.readback = true};
+	*c = (struct lb_config){.readback = true, .boot_attempts = 3};
+	snprintf(c->boot_slot, sizeof(c->boot_slot), "main");
 	snprintf(c->keyring, sizeof(c->keyring), "/etc/lifeboat/keyring");
 	snprintf(c->state_dir, sizeof(c->state_dir), "/run/lifeboat");
 	snprintf(c->log_file, sizeof(c->log_file), "/run/lifeboat/lifeboat.log");
@@ -96,16 +97,35 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 		char *key = strip(line), *value = strip(eq + 1);
 		if (strlen(value) >= LB_CONFIG_VALUE_MAX)
 			return lb_error_set(err, EINVAL, LB_E_USAGE, "%s:%u: value too long", path, number);
-		if (!strcmp(key, "compatible"))
-			snprintf(c->compatible, sizeof(c->compatible), "%s", value);
-		else if (!strcmp(key, "keyring"))
-			snprintf(c->keyring, sizeof(c->keyring), "%s", value);
-		else if (!strcmp(key, "state-dir"))
-			snprintf(c->state_dir, sizeof(c->state_dir), "%s", value);
-		else if (!strcmp(key, "log-file"))
-			snprintf(c->log_file, sizeof(c->log_file), "%s", value);
-		else if (!strcmp(key, "reboot-command"))
-			snprintf(c->reboot_command, sizeof(c->reboot_command), "%s", value);
+		struct {
+			const char *key;
+			char *dst;
+			size_t size;
+		} texts[] = {
+			{"compatible", c->compatible, sizeof(c->compatible)},
+			{"keyring", c->keyring, sizeof(c->keyring)},
+			{"state-dir", c->state_dir, sizeof(c->state_dir)},
+			{"log-file", c->log_file, sizeof(c->log_file)},
+			{"reboot-command", c->reboot_command, sizeof(c->reboot_command)},
+			{"boot-backend", c->boot_backend, sizeof(c->boot_backend)},
+			{"boot-env", c->boot_env, sizeof(c->boot_env)},
+			{"boot-slot", c->boot_slot, sizeof(c->boot_slot)},
+		};
+		size_t t = 0;
+		while (t < ELEMENTSOF(texts) && strcmp(key, texts[t].key))
+			t++;
+		if (t < ELEMENTSOF(texts)) {
+			size_t n = strlen(value);
+			if (n >= texts[t].size)
+				return lb_error_set(err, EINVAL, LB_E_USAGE, "%s:%u: the value of %s is too long", path,
+						    number, key);
+			memcpy(texts[t].dst, value, n + 1);
+		} else if (!strcmp(key, "boot-attempts")) {
+			c->boot_attempts = (unsigned)strtoul(value, NULL, 10);
+			if (c->boot_attempts < 1 || c->boot_attempts > 9)
+				return lb_error_set(err, EINVAL, LB_E_USAGE, "%s:%u: boot-attempts takes 1 to 9", path,
+						    number);
+		}
 		else if (!strcmp(key, "allow-unsigned") || !strcmp(key, "readback")) {
 			bool *b = key[0] == 'a' ? &c->allow_unsigned : &c->readback;
 			if (parse_bool(value, b) < 0)
@@ -118,4 +138,14 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 			return lb_error_set(err, EINVAL, LB_E_USAGE, "%s:%u: unknown key '%s'", path, number, key);
 	}
 	return 0;
+}
+
+int lb_config_boot(const struct lb_config *c, struct lb_boot *ret, bool *ret_configured, struct lb_error *err)
+{
+	*ret_configured = c->boot_backend[0] != '\0';
+	if (!*ret_configured)
+		return 0;
+	if (!c->boot_env[0])
+		return lb_error_set(err, EINVAL, LB_E_USAGE, "boot-backend is set but boot-env (its environment file) is not");
+	return lb_boot_open(ret, c->boot_backend, c->boot_env, c->boot_attempts, err);
 }

@@ -1,10 +1,11 @@
 /* The device configuration, /etc/lifeboat/lifeboat.conf: "key = value" lines, '#' comments.
  * Keys: compatible, keyring, allow-unsigned, readback, target.ROLE, state-dir, log-file,
- * reboot-command. Command-line flags win over the file; the file wins over built-in defaults.
+ * reboot-command, boot-backend, boot-env, boot-attempts, boot-slot. Command-line flags win over the file; the file wins over built-in defaults.
  * The CGI programs find the file through $LIFEBOAT_CONFIG. */
 #pragma once
 
 #include "error.h"
+#include "bootctl.h"
 #include "install.h"
 
 #include <stdbool.h>
@@ -19,6 +20,10 @@ struct lb_config {
 	char state_dir[LB_CONFIG_VALUE_MAX];      /* runtime state: the status file, the install lock */
 	char log_file[LB_CONFIG_VALUE_MAX];       /* the recovery's log */
 	char reboot_command[LB_CONFIG_VALUE_MAX]; /* run as "COMMAND main|recovery" */
+	char boot_backend[16];                    /* "grub", "uboot", "rpi", or "" for none */
+	char boot_env[LB_CONFIG_VALUE_MAX];       /* the boot loader's environment file */
+	unsigned boot_attempts;                   /* attempts a freshly installed or good main gets */
+	char boot_slot[16];                       /* the main slot the rootfs target is, "main" */
 	bool allow_unsigned;
 	bool readback;
 	unsigned target_count;
@@ -35,6 +40,10 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 
 /* Loads the file named by $LIFEBOAT_CONFIG, or the default path: what the CGI programs use. */
 int lb_config_load_for_service(struct lb_config *c, struct lb_error *err);
+
+/* Opens the configured boot control. `*ret_configured` is false (and `ret` untouched) when no
+ * boot-backend is set: then nothing changes boot state. */
+int lb_config_boot(const struct lb_config *c, struct lb_boot *ret, bool *ret_configured, struct lb_error *err);
 
 /* Sets (or replaces) the target of a role; `spec` is "ROLE=PATH". */
 int lb_config_set_target(struct lb_config *c, const char *spec, struct lb_error *err);

@@ -32,6 +32,7 @@ static const char *const code_names[_LB_CODE_MAX] = {
 	[LB_E_IO] = "io",
 	[LB_E_BUSY] = "busy",
 	[LB_E_CANCELLED] = "cancelled",
+	[LB_E_BOOT_STATE] = "boot-state",
 };
 
 const char *lb_code_name(enum lb_code code)

@@ -36,6 +36,7 @@ enum lb_code {
 	LB_E_IO = 24,               /* any other file-system error (host tool output, config file) */
 	LB_E_BUSY = 25,             /* another install is running */
 	LB_E_CANCELLED = 26,        /* the install was stopped from outside */
+	LB_E_BOOT_STATE = 27,       /* the boot loader's environment cannot be read or written */
 	_LB_CODE_MAX,
 };
 

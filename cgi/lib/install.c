@@ -572,6 +572,8 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 
 	if ((r = check_header(&s, err)) < 0)
 		goto finish;
+	if (opt->boot && !opt->dry_run && (r = lb_boot_invalidate(opt->boot, opt->boot_slot, err)) < 0)
+		goto finish;
 	if (opt->before_write && (r = opt->before_write(m, opt->userdata, err)) < 0)
 		goto finish;
 
@@ -606,6 +608,8 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 			goto finish;
 		s.progress.readback = atomic_load(&p.readback);
 	}
+	if (opt->boot)
+		r = lb_boot_activate(opt->boot, opt->boot_slot, err);
 
 finish:
 	if (pipeline_running) {

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "input.h"
 #include "progress.h"
+#include "bootctl.h"
 #include "signature.h"
 
 #include <stdatomic.h>
@@ -30,6 +31,11 @@ struct lb_install_options {
 	lb_progress_fn progress;
 	void *userdata;
 	const atomic_bool *cancel;     /* set from outside to stop at the next chunk */
+	/* Boot control (NULL: none). The safety invariant lives here: `boot_slot` leaves the boot
+	 * order before the first byte is written, and comes back first, with fresh attempts, only
+	 * after every chunk was written and the read-back verified it. */
+	const struct lb_boot *boot;
+	const char *boot_slot;
 	/* Called once the header is authenticated and every target checked, right before the first
 	 * byte is written; an error here stops the install with nothing written. */
 	int (*before_write)(const struct lb_manifest *m, void *userdata, struct lb_error *err);

@@ -137,7 +137,8 @@ static unsigned percent_of(uint64_t part, uint64_t whole)
 	return whole ? (unsigned)(part * 100 / whole) : 0;
 }
 
-void lb_state_json(const struct lb_state *s, const char *recovery_version, FILE *f)
+void lb_state_json(const struct lb_state *s, const char *recovery_version, const struct lb_boot_state *boot,
+		   FILE *f)
 {
 	/* Progress in percent follows the phase: bytes received while streaming, bytes checked
 	 * during the read-back. */
@@ -170,6 +171,12 @@ void lb_state_json(const struct lb_state *s, const char *recovery_version, FILE 
 	lb_json_string(f, s->main_compatible);
 	fprintf(f, ",\"installed_at\":%" PRId64 "},\"recovery_version\":", s->main_installed_at);
 	lb_json_string(f, recovery_version);
+	if (boot) {
+		fprintf(f, ",\"boot\":{\"order\":[");
+		for (unsigned i = 0; i < boot->order_count; i++)
+			fprintf(f, "%s{\"slot\":\"%s\",\"attempts_left\":%u}", i ? "," : "", boot->order[i], boot->left[i]);
+		fprintf(f, "],\"oneshot_recovery\":%s}", boot->oneshot_recovery ? "true" : "false");
+	}
 	fprintf(f, ",\"updated\":%" PRId64 "}\n", s->updated);
 }
 

@@ -4,6 +4,7 @@
  * HDMI kiosk reads it. This module also owns the install lock, which makes installs exclusive. */
 #pragma once
 
+#include "bootctl.h"
 #include "error.h"
 #include "manifest.h"
 #include "progress.h"
@@ -52,8 +53,10 @@ int lb_state_load(const char *dir, struct lb_state *ret);
 /* Replaces the state file atomically (the `updated` time is set here). */
 int lb_state_save(const char *dir, struct lb_state *s);
 
-/* Writes the state as the JSON object of GET /api/status. */
-void lb_state_json(const struct lb_state *s, const char *recovery_version, FILE *f);
+/* Writes the state as the JSON object of GET /api/status; `boot` (NULL: no boot control) adds
+ * the boot order and attempts left. */
+void lb_state_json(const struct lb_state *s, const char *recovery_version, const struct lb_boot_state *boot,
+		   FILE *f);
 
 /* True while an install is running (its state is a phase other than done/failed). */
 bool lb_state_active(const struct lb_state *s);

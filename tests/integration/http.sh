@@ -20,7 +20,12 @@ DATA=$(loop_attach "$T/data.img")
 # Device nodes outlive their loop devices: set every node's owner explicitly, as udev would.
 chown root:disk "$RECOVERY" "$DATA" && chmod 0660 "$RECOVERY" "$DATA"
 grant_main "$MAIN"
-start_server "$MAIN" || { fail /http/setup "the server did not start"; exit 1; }
+# Boot control through GRUB's environment block, as on an x86 device.
+grub-editenv "$T/grubenv" create
+printf 'boot-env = %s\n' "$T/grubenv" >"$T/grant-boot.conf"
+"$ROOT/overlay/usr/lib/lifeboat/grant-targets" "$T/grant-boot.conf" "$MAIN_GROUP" >/dev/null
+start_server "$MAIN" --boot-backend grub --boot-env "$T/grubenv" || { fail /http/setup "the server did not start"; exit 1; }
+grubenv() { grub-editenv "$T/grubenv" list; }
 hash_main() { sha256sum "$MAIN" | cut -d' ' -f1; }
 
 # --- reading ---
@@ -41,6 +46,8 @@ if [ "$code" = 200 ] && [ "$(resp .result)" = installed ] && cmp -s -n $((16 << 
 else
 	fail /http/install/ok "HTTP $code $(cat "$T/resp.json")"
 fi
+check /http/boot/activated-after-install sh -c "grub-editenv $T/grubenv list | grep -qx 'LB_ORDER=main recovery' && grub-editenv $T/grubenv list | grep -qx 'LB_main_LEFT=3'"
+check /http/boot/status-shows-order test "$(status_field '.boot.order[0].slot + " " + (.boot.order[0].attempts_left | tostring)')" = "main 3"
 check /http/privilege/cgi-not-root test "$(stat -c %U "$T/state/status")" = "$WEB_USER"
 check /http/status/done test "$(status_field '.state + " " + .main.state + " " + .main.version')" = "done valid 1.0"
 
@@ -79,6 +86,7 @@ expect_http /http/bad/manifest-bit "$T/flip.lifeboat" 403 bad-signature untouche
 cp "$T/good.lifeboat" "$T/flip.lifeboat"
 printf '\x55' | dd of="$T/flip.lifeboat" bs=1 seek=$((size - 100)) conv=notrunc status=none
 expect_http /http/bad/chunk-bit "$T/flip.lifeboat" 400 chunk-corrupt invalid
+check /http/boot/main-out-after-failed-install sh -c "grub-editenv $T/grubenv list | grep -qx 'LB_ORDER=recovery'"
 "$LBB" create --unsigned --compatible test-board --version 1.0 --image rootfs="$T/image" -o "$T/unsigned.lifeboat"
 expect_http /http/bad/unsigned "$T/unsigned.lifeboat" 403 unsigned untouched
 "$LBB" create --key "$T/keys/other.pem" --compatible test-board --version 1.0 --image rootfs="$T/image" -o "$T/other.lifeboat"
@@ -99,6 +107,9 @@ code=$(curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: applicatio
 for _ in $(seq 1 30); do [ -s "$T/state/reboots" ] && break; sleep 0.1; done
 if [ "$code" = 202 ] && grep -qx main "$T/state/reboots" 2>/dev/null; then pass /http/reboot/main; else
 	fail /http/reboot/main "HTTP $code, recorded: $(cat "$T/state/reboots" 2>/dev/null)"; fi
+code=$(curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"target":"recovery"}' "$URL/api/reboot")
+if [ "$code" = 202 ] && grubenv | grep -qx 'LB_ONESHOT=recovery'; then pass /http/reboot/recovery-oneshot; else
+	fail /http/reboot/recovery-oneshot "HTTP $code; $(grubenv | tr '\n' ' ')"; fi
 check /http/reboot/bad-body test "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"target":"elsewhere"}' "$URL/api/reboot")" = 400
 check /http/reboot/text-plain-refused test "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' -d '{"target":"main"}' "$URL/api/reboot")" = 415
 

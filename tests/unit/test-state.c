@@ -48,7 +48,7 @@ static void test_json(void)
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
-	lb_state_json(&s, "0.1.0", f);
+	lb_state_json(&s, "0.1.0", NULL, f);
 	fclose(f);
 	CHECK(strstr(text, "\"state\":\"idle\"") != NULL);
 	CHECK(strstr(text, "quote \\\" and backslash \\\\") != NULL);
