@@ -1,0 +1,88 @@
+# Lifeboat boot selection for U-Boot (docs/boot.md); `mkimage -T script -d boot.cmd boot.scr`.
+#
+# The boot state is kept twice on the FAT boot partition, as lifeboat.env and lifeboat.env.redund,
+# in the format of `env export -c` (CRC32, then key=value pairs): LB_ORDER, LB_<slot>_LEFT,
+# LB_ONESHOT, the same variables as on every Lifeboat boot loader. The first copy whose CRC is
+# right counts; a write replaces the first copy, then the second, so one is always whole. Neither
+# readable: the recovery boots.
+#
+# The board values come from lifeboat-board.txt on the same partition (`env import -t`):
+#   lb_dev, lb_bootpart     where this partition is, e.g. "virtio 0" and 1
+#   lb_part_<slot>          the slot's partition number on lb_dev (main, A, B, recovery)
+#   lb_cmdline_<slot>       the slot's kernel command line
+#   lb_env_addr, lb_kernel_addr, lb_initrd_addr, lb_fdt   memory to use (lb_fdt: the device tree address)
+
+setenv lb_board_addr ${kernel_addr_r}
+load ${devtype} ${devnum}:${distro_bootpart} ${lb_board_addr} lifeboat-board.txt && env import -t ${lb_board_addr} ${filesize}
+
+setenv LB_ORDER
+setenv LB_ONESHOT
+if load ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env && env import -c ${lb_env_addr} 0x1000 LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT; then
+	echo "lifeboat: boot state from lifeboat.env"
+elif load ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund && env import -c ${lb_env_addr} 0x1000 LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT; then
+	echo "lifeboat: boot state from lifeboat.env.redund"
+else
+	echo "lifeboat: no intact boot state"
+	setenv LB_ORDER recovery
+fi
+
+setenv lb_boot recovery
+if test -z "${LB_ORDER}" || test "${LB_ORDER}" = "recovery"; then
+	setenv lb_reason no-main
+else
+	setenv lb_reason attempts-exhausted
+fi
+
+if test "${LB_ONESHOT}" = "recovery"; then
+	setenv LB_ONESHOT
+	setenv lb_reason requested
+	setenv lb_save 1
+else
+	for lb_slot in ${LB_ORDER}; do
+		if test "${lb_boot}" = "recovery" && test "${lb_slot}" != "recovery"; then
+			setenv lb_left
+			if test "${lb_slot}" = "main"; then setenv lb_left "${LB_main_LEFT}"; fi
+			if test "${lb_slot}" = "A"; then setenv lb_left "${LB_A_LEFT}"; fi
+			if test "${lb_slot}" = "B"; then setenv lb_left "${LB_B_LEFT}"; fi
+			if test -n "${lb_left}" && test ${lb_left} -gt 0; then
+				setexpr lb_left ${lb_left} - 1
+				if test "${lb_slot}" = "main"; then setenv LB_main_LEFT ${lb_left}; fi
+				if test "${lb_slot}" = "A"; then setenv LB_A_LEFT ${lb_left}; fi
+				if test "${lb_slot}" = "B"; then setenv LB_B_LEFT ${lb_left}; fi
+				setenv lb_boot ${lb_slot}
+				setenv lb_save 1
+			fi
+		fi
+	done
+fi
+
+# The attempt is counted before the kernel starts: both copies, first then second.
+if test "${lb_save}" = "1"; then
+	env export -c -s 0x1000 ${lb_env_addr} LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT
+	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env 0x1000
+	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund 0x1000
+fi
+
+if test "${lb_boot}" != "recovery"; then
+	echo "lifeboat: booting ${lb_boot} (${lb_left} attempts left after this one)"
+	if test "${lb_boot}" = "main"; then setenv lb_part ${lb_part_main}; setenv lb_cmdline "${lb_cmdline_main}"; fi
+	if test "${lb_boot}" = "A"; then setenv lb_part ${lb_part_A}; setenv lb_cmdline "${lb_cmdline_A}"; fi
+	if test "${lb_boot}" = "B"; then setenv lb_part ${lb_part_B}; setenv lb_cmdline "${lb_cmdline_B}"; fi
+	if load ${lb_dev}:${lb_part} ${lb_kernel_addr} /boot/vmlinuz && load ${lb_dev}:${lb_part} ${lb_initrd_addr} /boot/initrd.img; then
+		setenv lb_initrd_size ${filesize}
+		setenv bootargs "${lb_cmdline} lifeboat.slot=${lb_boot}"
+		booti ${lb_kernel_addr} ${lb_initrd_addr}:${lb_initrd_size} ${lb_fdt}
+	fi
+	# Only reached when the kernel could not be loaded or started: the attempt is counted.
+	echo "lifeboat: ${lb_boot} could not be loaded; resetting"
+	reset
+fi
+
+echo "lifeboat: booting recovery (reason: ${lb_reason})"
+load ${lb_dev}:${lb_part_recovery} ${lb_kernel_addr} /boot/vmlinuz
+load ${lb_dev}:${lb_part_recovery} ${lb_initrd_addr} /boot/initrd.img
+setenv lb_initrd_size ${filesize}
+setenv bootargs "${lb_cmdline_recovery} lifeboat.slot=recovery lifeboat.reason=${lb_reason}"
+booti ${lb_kernel_addr} ${lb_initrd_addr}:${lb_initrd_size} ${lb_fdt}
+echo "lifeboat: the recovery could not be loaded"
+reset
