@@ -66,12 +66,12 @@ $(B)/test/%: tests/unit/%.c $(B)/san/liblifeboat.a tests/unit/unit.h
 
 # Fuzz targets: libFuzzer with clang when asked for (make fuzz), and the same sources linked
 # against a small driver that replays the corpus under the sanitizers inside make check.
-$(B)/fuzz-replay/%: fuzz/%.c fuzz/replay-main.c $(B)/san/liblifeboat.a
+$(B)/fuzz-replay/%: fuzz/%.c fuzz/replay-main.c fuzz/pieces.h $(B)/san/liblifeboat.a
 	@mkdir -p $(dir $@)
 	@echo '  FUZZ    $@'
 	$(Q)$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $< fuzz/replay-main.c $(B)/san/liblifeboat.a $(LDLIBS)
 
-$(B)/fuzz/%: fuzz/%.c $(LIB_SRC)
+$(B)/fuzz/%: fuzz/%.c fuzz/pieces.h $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	@echo '  FUZZ    $@'
 	$(Q)clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(WARN) -o $@ $< $(LIB_SRC) $(LDLIBS)

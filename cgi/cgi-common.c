@@ -124,6 +124,14 @@ bool cgi_refuse_unsafe_post(const struct cgi_request *r)
 	return false;
 }
 
+bool cgi_refuse_unless_get(const struct cgi_request *r)
+{
+	if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+		return false;
+	cgi_error(405, "method-not-allowed", "this endpoint takes GET", NULL);
+	return true;
+}
+
 bool cgi_load_config(struct lb_config *c)
 {
 	struct lb_error err = {0};

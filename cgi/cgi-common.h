@@ -35,5 +35,8 @@ void cgi_error_from(const struct lb_error *err, const char *target_state);
  * method than POST, or a request from another site. Returns true when refused. */
 bool cgi_refuse_unsafe_post(const struct cgi_request *r);
 
+/* Refuses (with a complete 405 response) any method but GET (and HEAD). Returns true when refused. */
+bool cgi_refuse_unless_get(const struct cgi_request *r);
+
 /* Loads the configuration; on failure answers 500 and returns false. */
 bool cgi_load_config(struct lb_config *c);

@@ -71,11 +71,7 @@ int main(void)
 	struct lb_config cfg;
 
 	cgi_request_from_env(&req);
-	if (strcmp(req.method, "GET") != 0) {
-		cgi_error(405, "method-not-allowed", "this endpoint takes GET", NULL);
-		return 0;
-	}
-	if (!cgi_load_config(&cfg))
+	if (cgi_refuse_unless_get(&req) || !cgi_load_config(&cfg))
 		return 0;
 
 	cgi_begin(200);

@@ -208,8 +208,7 @@ int main(void)
 	}
 
 	struct lb_target_spec specs[LB_IMAGES_MAX];
-	for (unsigned i = 0; i < cfg.target_count; i++)
-		specs[i] = (struct lb_target_spec){.role = cfg.target_role[i], .path = cfg.target_path[i]};
+	unsigned spec_count = lb_config_target_specs(&cfg, specs);
 	struct lb_boot boot;
 	bool boot_configured = false;
 	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0) {
@@ -221,7 +220,7 @@ int main(void)
 		.allow_unsigned = cfg.allow_unsigned,
 		.compatible = cfg.compatible[0] ? cfg.compatible : NULL,
 		.targets = specs,
-		.target_count = cfg.target_count,
+		.target_count = spec_count,
 		.readback = cfg.readback,
 		.progress = on_progress,
 		.userdata = &s,

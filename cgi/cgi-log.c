@@ -15,11 +15,7 @@ int main(void)
 	size_t size = 0;
 
 	cgi_request_from_env(&req);
-	if (strcmp(req.method, "GET") != 0) {
-		cgi_error(405, "method-not-allowed", "this endpoint takes GET", NULL);
-		return 0;
-	}
-	if (!cgi_load_config(&cfg))
+	if (cgi_refuse_unless_get(&req) || !cgi_load_config(&cfg))
 		return 0;
 	int r = lb_log_tail(cfg.log_file, 64 << 10, &text, &size);
 	printf("Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n\r\n");

@@ -14,11 +14,7 @@ int main(void)
 	struct lb_state s;
 
 	cgi_request_from_env(&req);
-	if (strcmp(req.method, "GET") != 0 && strcmp(req.method, "HEAD") != 0) {
-		cgi_error(405, "method-not-allowed", "this endpoint takes GET", NULL);
-		return 0;
-	}
-	if (!cgi_load_config(&cfg))
+	if (cgi_refuse_unless_get(&req) || !cgi_load_config(&cfg))
 		return 0;
 	lb_state_load(cfg.state_dir, &s);
 	if (lb_state_active(&s) && !lb_state_locked(cfg.state_dir)) {

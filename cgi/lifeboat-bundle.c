@@ -302,36 +302,14 @@ static int verb_verify(int argc, char **argv)
 	return 0;
 }
 
-static int verb_version(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	printf("%s\n", LB_VERSION);
-	return 0;
-}
-
-static const struct verb {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *help;
-} verbs[] = {
+static const struct tool_verb verbs[] = {
 	{"keygen", verb_keygen, "make an Ed25519 signing key pair"},
 	{"create", verb_create, "make a signed bundle from images"},
 	{"info", verb_info, "show a bundle's header"},
 	{"verify", verb_verify, "check a bundle completely, writing nothing"},
-	{"version", verb_version, "print this program's version"},
 };
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: %s VERB [OPTIONS]\n\n", program);
-		for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-			printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
-		return argc < 2 ? LB_E_USAGE : 0;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		if (!strcmp(argv[1], verbs[i].name))
-			return verbs[i].run(argc - 1, argv + 1);
-	return usage_error("unknown verb");
+	return tool_dispatch(program, verbs, ELEMENTSOF(verbs), argc, argv);
 }

@@ -113,8 +113,7 @@ static int verb_install(int argc, char **argv)
 		return tool_fail(program, &key_err, json, "untouched");
 
 	struct lb_target_spec specs[LB_IMAGES_MAX];
-	for (unsigned i = 0; i < cfg.target_count; i++)
-		specs[i] = (struct lb_target_spec){.role = cfg.target_role[i], .path = cfg.target_path[i]};
+	unsigned spec_count = lb_config_target_specs(&cfg, specs);
 	struct lb_boot boot;
 	bool boot_configured;
 	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0) {
@@ -139,7 +138,7 @@ static int verb_install(int argc, char **argv)
 		.allow_unsigned = cfg.allow_unsigned,
 		.compatible = cfg.compatible[0] ? cfg.compatible : NULL,
 		.targets = specs,
-		.target_count = cfg.target_count,
+		.target_count = spec_count,
 		.readback = cfg.readback,
 		.threads = threads,
 		.progress = tool_progress_update,
@@ -348,38 +347,15 @@ static int verb_boot_handover(int argc, char **argv)
 	return 0;
 }
 
-static int verb_version(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	printf("%s\n", LB_VERSION);
-	return 0;
-}
-
-static const struct verb {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *help;
-} verbs[] = {
+static const struct tool_verb verbs[] = {
 	{"install", verb_install, "verify a bundle and write it onto its targets"},
 	{"status", verb_status, "show the boot state and what is running"},
 	{"mark-good", verb_mark_good, "tell the boot loader that this boot of main is healthy"},
 	{"reboot-recovery", verb_reboot_recovery, "reboot into the recovery once"},
 	{"boot-handover", verb_boot_handover, "(Raspberry Pi recovery) decide whether to try main now"},
-	{"version", verb_version, "print this program's version"},
 };
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: %s VERB [OPTIONS]\n\n", program);
-		for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-			printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
-		printf("\n'%s VERB --help' tells more.\n", program);
-		return argc < 2 ? LB_E_USAGE : 0;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		if (!strcmp(argv[1], verbs[i].name))
-			return verbs[i].run(argc - 1, argv + 1);
-	return usage_error("unknown verb '%s'", argv[1]);
+	return tool_dispatch(program, verbs, ELEMENTSOF(verbs), argc, argv);
 }

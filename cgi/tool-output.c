@@ -1,8 +1,10 @@
 #include "tool-output.h"
 #include "lib/json.h"
+#include "lib/version.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,4 +99,24 @@ int tool_fail(const char *program, const struct lb_error *err, bool json, const 
 				target_state[0] == 'u' ? "unchanged" : "no longer valid: install again");
 	}
 	return (int)err->code;
+}
+
+int tool_dispatch(const char *program, const struct tool_verb *verbs, size_t count, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		printf("Usage: %s VERB [OPTIONS]\n\n", program);
+		for (size_t i = 0; i < count; i++)
+			printf("  %-16s %s\n", verbs[i].name, verbs[i].help);
+		printf("  %-16s %s\n\n'%s VERB --help' tells more.\n", "version", "print this program's version", program);
+		return argc < 2 ? LB_E_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("%s\n", LB_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "%s: unknown verb '%s'\nTry '%s --help'.\n", program, argv[1], program);
+	return LB_E_USAGE;
 }

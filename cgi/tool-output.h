@@ -7,6 +7,7 @@
 #include "lib/progress.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct tool_progress {
@@ -29,6 +30,16 @@ void tool_progress_bar(struct tool_progress *t, const char *label, uint64_t done
 
 /* Ends the bar's line, if one was drawn. */
 void tool_progress_finish(struct tool_progress *t);
+
+/* A command-line verb: `PROGRAM NAME [OPTIONS]` runs `run` with argv starting at NAME. */
+struct tool_verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+};
+
+/* Runs the verb named by argv[1]; `--help` (or no verb) lists them. Also answers `version`. */
+int tool_dispatch(const char *program, const struct tool_verb *verbs, size_t count, int argc, char **argv);
 
 /* Prints the error (JSON on stdout when `json`, else "PROGRAM: message" on stderr) and returns
  * its exit code: the error code's number, stable and documented in docs/cli.md. `target_state`

@@ -4,6 +4,7 @@
  * a 16 MiB in-memory file through the threaded pipeline. Unsigned bundles are allowed so that
  * mutated payloads get past the header. */
 #include "lib/install.h"
+#include "pieces.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,31 +14,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct pieces {
-	const uint8_t *data;
-	size_t size, pos;
-	unsigned state;
-};
-
-static ssize_t pieces_read(void *ctx, void *buf, size_t size)
-{
-	struct pieces *p = ctx;
-	p->state = p->state * 1103515245u + 12345u;
-	size_t n = 1 + (p->state >> 16) % 4099;
-	if (n > size)
-		n = size;
-	if (n > p->size - p->pos)
-		n = p->size - p->pos;
-	memcpy(buf, p->data + p->pos, n);
-	p->pos += n;
-	return (ssize_t)n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	struct pieces p = {.data = data + 1, .size = size - 1, .state = data[0]};
+	struct pieces p = {.data = data + 1, .size = size - 1, .state = data[0], .max = 4099};
 	struct lb_input in = {.read = pieces_read, .ctx = &p};
 	bool dry_run = data[0] & 1;
 

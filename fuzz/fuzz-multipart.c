@@ -2,37 +2,18 @@
  * varying size. The first byte picks the piece sizes; the boundary is fixed, as a browser's
  * Content-Type would give it. Whatever comes out must be a part of the input. */
 #include "lib/multipart.h"
+#include "pieces.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct pieces {
-	const uint8_t *data;
-	size_t size, pos;
-	unsigned state;
-};
-
-static ssize_t pieces_read(void *ctx, void *buf, size_t size)
-{
-	struct pieces *p = ctx;
-	p->state = p->state * 1103515245u + 12345u;
-	size_t n = 1 + (p->state >> 16) % 300;
-	if (n > size)
-		n = size;
-	if (n > p->size - p->pos)
-		n = p->size - p->pos;
-	memcpy(buf, p->data + p->pos, n);
-	p->pos += n;
-	return (ssize_t)n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	struct pieces p = {.data = data + 1, .size = size - 1, .state = data[0]};
+	struct pieces p = {.data = data + 1, .size = size - 1, .state = data[0], .max = 300};
 	struct lb_input source = {.read = pieces_read, .ctx = &p}, in;
 	static struct lb_multipart mp;
 	struct lb_error e = {0};

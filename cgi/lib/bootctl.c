@@ -135,20 +135,26 @@ static void remove_slot(struct lb_boot_state *s, int i, const char *slot)
 	lb_bootenv_set(&s->env, key, "0");
 }
 
-static int check_slot(const char *slot, struct lb_error *err)
+/* The start of every slot operation: a valid slot name, the current state, and the slot's
+ * position in the order (-1: not in it). */
+static int load_for_slot(const struct lb_boot *b, const char *slot, struct lb_boot_state *s, int *ret_index,
+			 struct lb_error *err)
 {
 	if (!valid_slot(slot))
 		return lb_error_set(err, EINVAL, LB_E_USAGE, "'%s' is not a main slot name", slot);
+	int r = lb_boot_load(b, s, err);
+	if (r < 0)
+		return r;
+	*ret_index = find(s, slot);
 	return 0;
 }
 
 int lb_boot_invalidate(const struct lb_boot *b, const char *slot, struct lb_error *err)
 {
 	struct lb_boot_state s;
-	int r = check_slot(slot, err);
-	if (r < 0 || (r = lb_boot_load(b, &s, err)) < 0)
+	int i, r = load_for_slot(b, slot, &s, &i, err);
+	if (r < 0)
 		return r;
-	int i = find(&s, slot);
 	if (i >= 0)
 		remove_slot(&s, i, slot);
 	return lb_boot_save(b, &s, err);
@@ -157,10 +163,9 @@ int lb_boot_invalidate(const struct lb_boot *b, const char *slot, struct lb_erro
 int lb_boot_activate(const struct lb_boot *b, const char *slot, struct lb_error *err)
 {
 	struct lb_boot_state s;
-	int r = check_slot(slot, err);
-	if (r < 0 || (r = lb_boot_load(b, &s, err)) < 0)
+	int i, r = load_for_slot(b, slot, &s, &i, err);
+	if (r < 0)
 		return r;
-	int i = find(&s, slot);
 	if (i >= 0)
 		remove_slot(&s, i, slot);
 	if (s.order_count == LB_BOOT_SLOTS_MAX)
@@ -177,10 +182,9 @@ int lb_boot_activate(const struct lb_boot *b, const char *slot, struct lb_error 
 int lb_boot_mark_good(const struct lb_boot *b, const char *slot, struct lb_error *err)
 {
 	struct lb_boot_state s;
-	int r = check_slot(slot, err);
-	if (r < 0 || (r = lb_boot_load(b, &s, err)) < 0)
+	int i, r = load_for_slot(b, slot, &s, &i, err);
+	if (r < 0)
 		return r;
-	int i = find(&s, slot);
 	if (i < 0)
 		return lb_error_set(err, ENOENT, LB_E_USAGE,
 				    "slot %s is not in the boot order (an install into it did not finish): not "

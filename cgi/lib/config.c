@@ -149,3 +149,10 @@ int lb_config_boot(const struct lb_config *c, struct lb_boot *ret, bool *ret_con
 		return lb_error_set(err, EINVAL, LB_E_USAGE, "boot-backend is set but boot-env (its environment file) is not");
 	return lb_boot_open(ret, c->boot_backend, c->boot_env, c->boot_attempts, err);
 }
+
+unsigned lb_config_target_specs(const struct lb_config *c, struct lb_target_spec ret[LB_IMAGES_MAX])
+{
+	for (unsigned i = 0; i < c->target_count; i++)
+		ret[i] = (struct lb_target_spec){.role = c->target_role[i], .path = c->target_path[i]};
+	return c->target_count;
+}

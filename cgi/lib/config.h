@@ -41,6 +41,9 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 /* Loads the file named by $LIFEBOAT_CONFIG, or the default path: what the CGI programs use. */
 int lb_config_load_for_service(struct lb_config *c, struct lb_error *err);
 
+/* The configured targets as the installer takes them (pointing into `c`); returns the count. */
+unsigned lb_config_target_specs(const struct lb_config *c, struct lb_target_spec ret[LB_IMAGES_MAX]);
+
 /* Opens the configured boot control. `*ret_configured` is false (and `ret` untouched) when no
  * boot-backend is set: then nothing changes boot state. */
 int lb_config_boot(const struct lb_config *c, struct lb_boot *ret, bool *ret_configured, struct lb_error *err);
