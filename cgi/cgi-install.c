@@ -149,7 +149,7 @@ int main(void)
 	bool multipart = req.content_type && !strncasecmp(req.content_type, "multipart/form-data", 19);
 	if (!multipart && req.content_type && strcasecmp(req.content_type, "application/octet-stream") != 0) {
 		cgi_error(415, "unsupported-media-type",
-			  "send the bundle as application/octet-stream (curl --data-binary @FILE -H "
+			  "send the bundle as application/octet-stream (curl --upload-file FILE -X POST -H "
 			  "'Content-Type: application/octet-stream') or as a multipart/form-data file field",
 			  NULL);
 		return 0;

@@ -56,7 +56,8 @@ stop_server() {
 post_bundle() {
 	local file=$1
 	shift
-	curl -sS -o "$T/resp.json" -w '%{http_code}' --data-binary @"$file" \
+	# --upload-file streams the file; --data-binary would read all of it into memory first.
+	curl -sS -o "$T/resp.json" -w '%{http_code}' --upload-file "$file" -X POST \
 		-H 'Content-Type: application/octet-stream' "$@" "$URL/api/install"
 }
 
