@@ -249,7 +249,11 @@ static int verb_status(int argc, char **argv)
 		lb_json_string(stdout, booted);
 		printf(",\"order\":[");
 		for (unsigned i = 0; i < s.order_count; i++)
-			printf("%s{\"slot\":\"%s\",\"attempts_left\":%u}", i ? "," : "", s.order[i], s.left[i]);
+		{
+			printf("%s{\"slot\":\"%s\",\"attempts_left\":%u,\"version\":", i ? "," : "", s.order[i], s.left[i]);
+			lb_json_string(stdout, s.version[i]);
+			printf("}");
+		}
 		printf("],\"oneshot_recovery\":%s,\"attempts\":%u,\"version\":\"%s\"}\n",
 		       s.oneshot_recovery ? "true" : "false", boot.attempts, LB_VERSION);
 		return 0;
@@ -257,7 +261,8 @@ static int verb_status(int argc, char **argv)
 	printf("boot backend:  %s (%s)\nrunning:       %s\nboot order:   ", lb_boot_backend_name(&boot), boot.env_path,
 	       booted[0] ? booted : "unknown (no lifeboat.slot= on the kernel command line)");
 	for (unsigned i = 0; i < s.order_count; i++)
-		printf(" %s (%u of %u attempts left)", s.order[i], s.left[i], boot.attempts);
+		printf(" %s (version %s, %u of %u attempts left)", s.order[i], s.version[i][0] ? s.version[i] : "unknown",
+		       s.left[i], boot.attempts);
 	printf(" recovery\nnext boot:     %s\n",
 	       s.oneshot_recovery ? "recovery, once (requested)"
 	       : s.order_count && s.left[0] ? s.order[0]

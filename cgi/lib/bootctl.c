@@ -63,6 +63,11 @@ static void left_key(const char *slot, char *ret, size_t size)
 	snprintf(ret, size, "LB_%s_LEFT", slot);
 }
 
+static void version_key(const char *slot, char *ret, size_t size)
+{
+	snprintf(ret, size, "LB_%s_VERSION", slot);
+}
+
 /* A damaged or unknown value reads as "no attempts": whatever cannot be read safely leads to
  * the recovery, never to a main that might not boot. */
 int lb_boot_load(const struct lb_boot *b, struct lb_boot_state *ret, struct lb_error *err)
@@ -86,6 +91,9 @@ int lb_boot_load(const struct lb_boot *b, struct lb_boot_state *ret, struct lb_e
 		left_key(slot, key, sizeof(key));
 		const char *left = lb_bootenv_get(&s.env, key);
 		s.left[i] = left && left[0] >= '0' && left[0] <= '9' && !left[1] ? (unsigned)(left[0] - '0') : 0;
+		version_key(slot, key, sizeof(key));
+		const char *version = lb_bootenv_get(&s.env, key);
+		snprintf(s.version[i], sizeof(s.version[i]), "%s", version ? version : "");
 	}
 	const char *oneshot = lb_bootenv_get(&s.env, "LB_ONESHOT");
 	s.oneshot_recovery = oneshot && !strcmp(oneshot, "recovery");
@@ -104,6 +112,8 @@ int lb_boot_save(const struct lb_boot *b, const struct lb_boot_state *s, struct 
 		left_key(s->order[i], key, sizeof(key));
 		snprintf(value, sizeof(value), "%u", s->left[i]);
 		lb_bootenv_set(&env, key, value);
+		version_key(s->order[i], key, sizeof(key));
+		lb_bootenv_set(&env, key, s->version[i]);
 	}
 	strncat(order, "recovery", sizeof(order) - strlen(order) - 1);
 	lb_bootenv_set(&env, "LB_ORDER", order);
@@ -130,9 +140,12 @@ static void remove_slot(struct lb_boot_state *s, int i, const char *slot)
 	char key[64];
 	memmove(s->order[i], s->order[i + 1], (s->order_count - (unsigned)i - 1) * sizeof(s->order[0]));
 	memmove(&s->left[i], &s->left[i + 1], (s->order_count - (unsigned)i - 1) * sizeof(s->left[0]));
+	memmove(s->version[i], s->version[i + 1], (s->order_count - (unsigned)i - 1) * sizeof(s->version[0]));
 	s->order_count--;
 	left_key(slot, key, sizeof(key));
 	lb_bootenv_set(&s->env, key, "0");
+	version_key(slot, key, sizeof(key));
+	lb_bootenv_set(&s->env, key, "");
 }
 
 /* The start of every slot operation: a valid slot name, the current state, and the slot's
@@ -160,7 +173,7 @@ int lb_boot_invalidate(const struct lb_boot *b, const char *slot, struct lb_erro
 	return lb_boot_save(b, &s, err);
 }
 
-int lb_boot_activate(const struct lb_boot *b, const char *slot, struct lb_error *err)
+int lb_boot_activate(const struct lb_boot *b, const char *slot, const char *version, struct lb_error *err)
 {
 	struct lb_boot_state s;
 	int i, r = load_for_slot(b, slot, &s, &i, err);
@@ -172,7 +185,9 @@ int lb_boot_activate(const struct lb_boot *b, const char *slot, struct lb_error 
 		s.order_count--; /* the last one falls off: the new slot comes first */
 	memmove(s.order[1], s.order[0], s.order_count * sizeof(s.order[0]));
 	memmove(&s.left[1], &s.left[0], s.order_count * sizeof(s.left[0]));
+	memmove(s.version[1], s.version[0], s.order_count * sizeof(s.version[0]));
 	snprintf(s.order[0], sizeof(s.order[0]), "%s", slot);
+	snprintf(s.version[0], sizeof(s.version[0]), "%s", version ? version : "");
 	s.left[0] = b->attempts;
 	s.order_count++;
 	s.oneshot_recovery = false;

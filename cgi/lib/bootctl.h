@@ -6,8 +6,9 @@
  * to the recovery when none has any. A healthy main resets its slot's attempts (mark-good). A
  * one-shot flag sends the next boot to the recovery once, without touching the rest.
  *
- * The state lives in the boot loader's environment: LB_ORDER="main", LB_main_LEFT="3",
- * LB_ONESHOT="recovery" or "". Every change writes all of it in one atomic write of the backend.
+ * The state lives in the boot loader's environment: LB_ORDER="main recovery", LB_main_LEFT="3",
+ * LB_ONESHOT="recovery" or "", and LB_main_VERSION, the version of the bundle installed into the
+ * slot (the one record of what main holds that both main and the recovery can read). Every change writes all of it in one atomic write of the backend.
  * Backends differ only in where that environment is kept (docs/boot.md):
  *   grub   the GRUB environment block, read by the project's grub.cfg;
  *   uboot  a redundant U-Boot environment file pair on the FAT boot partition, read by boot.scr;
@@ -37,6 +38,7 @@ struct lb_boot_state {
 	unsigned order_count;
 	char order[LB_BOOT_SLOTS_MAX][LB_BOOT_SLOT_NAME_MAX];
 	unsigned left[LB_BOOT_SLOTS_MAX]; /* attempts left, by position in `order` */
+	char version[LB_BOOT_SLOTS_MAX][LB_BOOTENV_VALUE_MAX]; /* what was installed there, by position */
 	bool oneshot_recovery;
 	struct lb_bootenv env; /* everything else in the environment, kept as it was */
 };
@@ -54,11 +56,12 @@ unsigned lb_boot_attempts_left(const struct lb_boot_state *s, const char *slot);
 
 /* The operations, each one load-modify-save:
  *   invalidate: the slot leaves the order (before its partition is written);
- *   activate:   the slot goes first in the order with fresh attempts (after it was verified);
+ *   activate:   the slot goes first in the order with fresh attempts and records `version` (after
+ *               it was verified);
  *   mark_good:  a slot that is in the order gets its attempts back (a healthy boot);
  *   reboot_to_recovery: the next boot goes to the recovery, once. */
 int lb_boot_invalidate(const struct lb_boot *b, const char *slot, struct lb_error *err);
-int lb_boot_activate(const struct lb_boot *b, const char *slot, struct lb_error *err);
+int lb_boot_activate(const struct lb_boot *b, const char *slot, const char *version, struct lb_error *err);
 int lb_boot_mark_good(const struct lb_boot *b, const char *slot, struct lb_error *err);
 int lb_boot_set_oneshot_recovery(const struct lb_boot *b, bool on, struct lb_error *err);
 

@@ -609,7 +609,7 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		s.progress.readback = atomic_load(&p.readback);
 	}
 	if (opt->boot)
-		r = lb_boot_activate(opt->boot, opt->boot_slot, err);
+		r = lb_boot_activate(opt->boot, opt->boot_slot, s.header.manifest.version, err);
 
 finish:
 	if (pipeline_running) {

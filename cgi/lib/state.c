@@ -174,7 +174,12 @@ void lb_state_json(const struct lb_state *s, const char *recovery_version, const
 	if (boot) {
 		fprintf(f, ",\"boot\":{\"order\":[");
 		for (unsigned i = 0; i < boot->order_count; i++)
-			fprintf(f, "%s{\"slot\":\"%s\",\"attempts_left\":%u}", i ? "," : "", boot->order[i], boot->left[i]);
+		{
+			fprintf(f, "%s{\"slot\":\"%s\",\"attempts_left\":%u,\"version\":", i ? "," : "", boot->order[i],
+				boot->left[i]);
+			lb_json_string(f, boot->version[i]);
+			fputc('}', f);
+		}
 		fprintf(f, "],\"oneshot_recovery\":%s}", boot->oneshot_recovery ? "true" : "false");
 	}
 	fprintf(f, ",\"updated\":%" PRId64 "}\n", s->updated);

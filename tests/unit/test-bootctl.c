@@ -45,9 +45,10 @@ static void test_grub_with_grub_editenv(void)
 	struct lb_error e = {0};
 	CHECK(sh("grub-editenv %s create && grub-editenv %s set other=kept", env) == 0);
 	CHECK(lb_boot_open(&b, "grub", env, 3, &e) == 0);
-	CHECK(lb_boot_activate(&b, "main", &e) == 0);
+	CHECK(lb_boot_activate(&b, "main", "1.0", &e) == 0);
 	CHECK(output_has("grub-editenv %s list", env, "LB_ORDER=main recovery"));
 	CHECK(output_has("grub-editenv %s list", env, "LB_main_LEFT=3"));
+	CHECK(output_has("grub-editenv %s list", env, "LB_main_VERSION=1.0"));
 	CHECK(output_has("grub-editenv %s list", env, "other=kept"));
 	/* what GRUB's script writes back, this library reads */
 	CHECK(sh("grub-editenv %s set LB_main_LEFT=1", env) == 0);
@@ -83,7 +84,7 @@ static void test_uboot_with_fw_printenv(void)
 	/* a blank environment is written once by the image build; here by hand */
 	struct lb_bootenv blank = {0};
 	CHECK(lb_ubootenv_write(env, LB_UBOOTENV_SIZE_DEFAULT, &blank, &e) == 0);
-	CHECK(lb_boot_activate(&b, "main", &e) == 0);
+	CHECK(lb_boot_activate(&b, "main", "1.0", &e) == 0);
 	CHECK(output_has("fw_printenv -c %s/fw_env.config", unit_dir, "LB_ORDER=main recovery"));
 	CHECK(output_has("fw_printenv -c %s/fw_env.config", unit_dir, "LB_main_LEFT=3"));
 	/* fw_setenv's writes (as U-Boot's env export -c makes them) read back */
@@ -104,7 +105,7 @@ static void test_uboot_torn_write(void)
 	make_uboot_env(env);
 	CHECK(lb_ubootenv_write(env, LB_UBOOTENV_SIZE_DEFAULT, &blank, &e) == 0);
 	CHECK(lb_boot_open(&b, "uboot", env, 3, &e) == 0);
-	CHECK(lb_boot_activate(&b, "main", &e) == 0);
+	CHECK(lb_boot_activate(&b, "main", "1.0", &e) == 0);
 	/* a write torn in the first copy: the second still holds the whole state */
 	int fd = open(env, O_WRONLY);
 	CHECK(fd >= 0);
@@ -134,14 +135,14 @@ static void test_transitions(void)
 	CHECK(lb_boot_load(&b, &s, &e) == 0);
 	CHECK(s.order_count == 0); /* a blank environment boots the recovery */
 
-	CHECK(lb_boot_activate(&b, "main", &e) == 0);
+	CHECK(lb_boot_activate(&b, "main", "1.0", &e) == 0);
 	CHECK(lb_boot_invalidate(&b, "main", &e) == 0);
 	CHECK(lb_boot_load(&b, &s, &e) == 0);
 	CHECK(s.order_count == 0 && lb_boot_attempts_left(&s, "main") == 0);
 	CHECK(lb_boot_mark_good(&b, "main", &e) < 0); /* an invalid main is never made good */
 
-	CHECK(lb_boot_activate(&b, "A", &e) == 0);
-	CHECK(lb_boot_activate(&b, "B", &e) == 0);
+	CHECK(lb_boot_activate(&b, "A", "1.0", &e) == 0);
+	CHECK(lb_boot_activate(&b, "B", "1.0", &e) == 0);
 	CHECK(lb_boot_load(&b, &s, &e) == 0);
 	CHECK(s.order_count == 2 && !strcmp(s.order[0], "B") && !strcmp(s.order[1], "A"));
 	CHECK(output_has("grub-editenv %s list", env, "LB_ORDER=B A recovery"));
@@ -149,11 +150,11 @@ static void test_transitions(void)
 	CHECK(lb_boot_set_oneshot_recovery(&b, true, &e) == 0);
 	CHECK(lb_boot_load(&b, &s, &e) == 0 && s.oneshot_recovery);
 	CHECK(lb_boot_attempts_left(&s, "B") == 3);
-	CHECK(lb_boot_activate(&b, "B", &e) == 0); /* a fresh install clears a pending one-shot */
+	CHECK(lb_boot_activate(&b, "B", "1.0", &e) == 0); /* a fresh install clears a pending one-shot */
 	CHECK(lb_boot_load(&b, &s, &e) == 0 && !s.oneshot_recovery);
 
 	e = (struct lb_error){0};
-	CHECK(lb_boot_activate(&b, "recovery", &e) < 0);
+	CHECK(lb_boot_activate(&b, "recovery", "1.0", &e) < 0);
 	CHECK(lb_boot_open(&b, "lilo", env, 3, &e) < 0);
 }
 
@@ -180,13 +181,13 @@ static void test_rpi_handover(void)
 	CHECK(lb_ubootenv_write(env, LB_UBOOTENV_SIZE_DEFAULT, &blank, &e) == 0);
 	CHECK(lb_boot_open(&b, "rpi", env, 2, &e) == 0);
 	CHECK(lb_boot_rpi_handover(&b, "main", &try_main, &e) == 0 && !try_main); /* nothing installed */
-	CHECK(lb_boot_activate(&b, "main", &e) == 0);
+	CHECK(lb_boot_activate(&b, "main", "1.0", &e) == 0);
 	/* main never marks itself good: two trials, then the recovery stays */
 	CHECK(lb_boot_rpi_handover(&b, "main", &try_main, &e) == 0 && try_main);
 	CHECK(lb_boot_rpi_handover(&b, "main", &try_main, &e) == 0 && try_main);
 	CHECK(lb_boot_rpi_handover(&b, "main", &try_main, &e) == 0 && !try_main);
 	/* a healthy main resets; a requested recovery boot stays once, then hands over again */
-	CHECK(lb_boot_activate(&b, "main", &e) == 0);
+	CHECK(lb_boot_activate(&b, "main", "1.0", &e) == 0);
 	CHECK(lb_boot_rpi_handover(&b, "main", &try_main, &e) == 0 && try_main);
 	CHECK(lb_boot_mark_good(&b, "main", &e) == 0);
 	CHECK(lb_boot_set_oneshot_recovery(&b, true, &e) == 0);
