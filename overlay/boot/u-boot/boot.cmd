@@ -17,9 +17,9 @@ load ${devtype} ${devnum}:${distro_bootpart} ${lb_board_addr} lifeboat-board.txt
 
 setenv LB_ORDER
 setenv LB_ONESHOT
-if load ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env && env import -c ${lb_env_addr} 0x1000 LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT; then
+if load ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env && env import -c ${lb_env_addr} 0x1000 LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT LB_main_VERSION LB_A_VERSION LB_B_VERSION; then
 	echo "lifeboat: boot state from lifeboat.env"
-elif load ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund && env import -c ${lb_env_addr} 0x1000 LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT; then
+elif load ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund && env import -c ${lb_env_addr} 0x1000 LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT LB_main_VERSION LB_A_VERSION LB_B_VERSION; then
 	echo "lifeboat: boot state from lifeboat.env.redund"
 else
 	echo "lifeboat: no intact boot state"
@@ -58,7 +58,7 @@ fi
 
 # The attempt is counted before the kernel starts: both copies, first then second.
 if test "${lb_save}" = "1"; then
-	env export -c -s 0x1000 ${lb_env_addr} LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT
+	env export -c -s 0x1000 ${lb_env_addr} LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT LB_main_VERSION LB_A_VERSION LB_B_VERSION
 	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env 0x1000
 	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund 0x1000
 fi
