@@ -28,6 +28,8 @@ int main(void)
 	bool boot_configured, boot_known = false;
 	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) == 0 && boot_configured)
 		boot_known = lb_boot_load(&boot, &boot_state, &err) == 0;
+	if (boot_known)
+		lb_state_merge_boot(&s, &boot_state, cfg.boot_slot);
 	cgi_begin(200);
 	lb_state_json(&s, LB_VERSION, boot_known ? &boot_state : NULL, stdout);
 	return 0;

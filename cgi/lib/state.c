@@ -185,6 +185,18 @@ void lb_state_json(const struct lb_state *s, const char *recovery_version, const
 	fprintf(f, ",\"updated\":%" PRId64 "}\n", s->updated);
 }
 
+void lb_state_merge_boot(struct lb_state *s, const struct lb_boot_state *boot, const char *slot)
+{
+	if (strcmp(s->main_state, "unknown") != 0)
+		return;
+	for (unsigned i = 0; i < boot->order_count; i++)
+		if (!strcmp(boot->order[i], slot)) {
+			snprintf(s->main_state, sizeof(s->main_state), "valid");
+			snprintf(s->main_version, sizeof(s->main_version), "%s", boot->version[i]);
+			return;
+		}
+}
+
 bool lb_state_active(const struct lb_state *s)
 {
 	return s->state != LB_STATE_IDLE && s->state != LB_PHASE_DONE && s->state != LB_PHASE_FAILED;

@@ -58,6 +58,11 @@ int lb_state_save(const char *dir, struct lb_state *s);
 void lb_state_json(const struct lb_state *s, const char *recovery_version, const struct lb_boot_state *boot,
 		   FILE *f);
 
+/* Fills what main holds from the boot state when the status file does not know it (it lives on
+ * a tmpfs and starts empty at every boot of the recovery): a slot in the boot order holds the
+ * version recorded there; one that is not, after an install began, holds nothing bootable. */
+void lb_state_merge_boot(struct lb_state *s, const struct lb_boot_state *boot, const char *slot);
+
 /* True while an install is running (its state is a phase other than done/failed). */
 bool lb_state_active(const struct lb_state *s);
 

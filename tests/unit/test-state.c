@@ -56,12 +56,30 @@ static void test_json(void)
 	free(text);
 }
 
+static void test_merge_boot(void)
+{
+	struct lb_state s;
+	struct lb_boot_state boot = {.order_count = 1, .order = {"main"}, .left = {2}, .version = {"4.2"}};
+	lb_state_load(unit_dir, &s);
+	lb_state_merge_boot(&s, &boot, "main");
+	CHECK(strcmp(s.main_state, "valid") == 0 && strcmp(s.main_version, "4.2") == 0);
+	/* what the status file knows wins: an install that began since */
+	snprintf(s.main_state, sizeof(s.main_state), "invalid");
+	lb_state_merge_boot(&s, &boot, "main");
+	CHECK(strcmp(s.main_state, "invalid") == 0);
+	lb_state_load(unit_dir, &s);
+	boot.order_count = 0;
+	lb_state_merge_boot(&s, &boot, "main");
+	CHECK(strcmp(s.main_state, "unknown") == 0);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
 		{"/state/roundtrip", test_roundtrip},
 		{"/state/lock", test_lock},
 		{"/state/json", test_json},
+		{"/state/merge-boot", test_merge_boot},
 	};
 	return unit_main(tests, sizeof(tests) / sizeof(tests[0]));
 }
