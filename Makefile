@@ -1,6 +1,7 @@
 # Lifeboat: a write-protected recovery partition and safe updater for companion computers.
 #   make          build the programs into build/bin/
 #   make check    every test; ends with "N passed, N failed"
+#   make test-boot  only the real-boot tests (QEMU: GRUB boot selection, mark-good, fallbacks)
 #   make demo     build a sample bundle and install it onto a file-backed target
 #   make bench    throughput and memory against baselines (not part of check)
 #   make fuzz     a timed libFuzzer run of every fuzz target
@@ -17,7 +18,9 @@ B := build
 Q ?= @
 LIB_SRC := $(wildcard cgi/lib/*.c)
 TOOL_SRC := cgi/tool-output.c
-PROGRAMS := lifeboat lifeboat-bundle
+# The recovery's console kiosk: its program plus the modules its unit test links too.
+KIOSK_SRC := cgi/kiosk-model.c cgi/kiosk-view.c cgi/kiosk-frame.c cgi/kiosk-font.c
+PROGRAMS := lifeboat lifeboat-bundle lifeboat-kiosk
 CGIS := install status info reboot log
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz-*.c)
@@ -28,7 +31,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all check unit integration fuzz-replay fuzz bench demo clean format lint
+.PHONY: all check test-boot unit integration fuzz-replay fuzz bench demo clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
@@ -45,6 +48,11 @@ $(B)/bin/%: $(B)/obj/cgi/%.o $(B)/obj/cgi/tool-output.o $(B)/lib/liblifeboat.a
 	@echo '  LD      $@'
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/bin/lifeboat-kiosk: $(B)/obj/cgi/lifeboat-kiosk.o $(KIOSK_SRC:%.c=$(B)/obj/%.o) $(B)/lib/liblifeboat.a
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # The CGI programs, one per endpoint: /api/NAME runs build/cgi-bin/NAME.
 $(B)/cgi-bin/%: $(B)/obj/cgi/cgi-%.o $(B)/obj/cgi/cgi-common.o $(B)/lib/liblifeboat.a
 	@mkdir -p $(dir $@)
@@ -56,6 +64,8 @@ $(B)/san/%.o: %.c $(wildcard cgi/lib/*.h tests/unit/*.h) VERSION
 	@echo '  CC san  $<'
 	$(Q)$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c $< -o $@
 
+$(KIOSK_SRC:%.c=$(B)/san/%.o): $(wildcard cgi/kiosk-*.h)
+
 $(B)/san/liblifeboat.a: $(SAN_OBJ)
 	$(Q)$(AR) rcs $@ $^
 
@@ -63,6 +73,11 @@ $(B)/test/%: tests/unit/%.c $(B)/san/liblifeboat.a tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	@echo '  TEST    $@'
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_FLAGS) $(WARN) -o $@ $< $(B)/san/liblifeboat.a $(LDLIBS)
+
+$(B)/test/test-kiosk: tests/unit/test-kiosk.c $(KIOSK_SRC:%.c=$(B)/san/%.o) $(B)/san/liblifeboat.a tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	@echo '  TEST    $@'
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_FLAGS) $(WARN) -o $@ $< $(KIOSK_SRC:%.c=$(B)/san/%.o) $(B)/san/liblifeboat.a $(LDLIBS)
 
 # Fuzz targets: libFuzzer with clang when asked for (make fuzz), and the same sources linked
 # against a small driver that replays the corpus under the sanitizers inside make check.
@@ -81,6 +96,10 @@ FUZZ_REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz-replay/%)
 
 check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
 	@tests/run
+
+# tests/boot/*.sh: boot attempts in QEMU (TCG), a few minutes; part of check too.
+test-boot: all
+	@tests/run boot
 
 fuzz: $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 	@fuzz/run $(FUZZ_SECONDS)

@@ -225,7 +225,11 @@ int lb_state_lock(const char *dir, int *ret_fd)
 
 bool lb_state_locked(const char *dir)
 {
-	_cleanup_close_ int fd = open_lock(dir);
+	/* Read-only and without creating it: a reader running as another user (the kiosk, as root)
+	 * must not leave behind a lock file that the installing user cannot open. */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, LB_STATE_LOCK_FILE);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
