@@ -78,12 +78,10 @@ int lb_pread_full(int fd, void *buf, size_t size, uint64_t offset)
 
 int lb_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode)
 {
-	size_t len = strlen(path);
-	_cleanup_free_ char *tmp = malloc(len + 16);
-	_cleanup_free_ char *dir = strdup(path);
-	if (!tmp || !dir)
-		return -ENOMEM;
-	snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
+	char tmp[4096], dir[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	snprintf(dir, sizeof(dir), "%s", path);
 
 	int fd = mkstemp(tmp);
 	if (fd < 0)
@@ -102,6 +100,7 @@ int lb_write_file_atomic(const char *path, const void *data, size_t size, mode_t
 		return r;
 	}
 
+	/* The rename is durable once the directory is. */
 	_cleanup_close_ int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) < 0)
 		return -errno;
