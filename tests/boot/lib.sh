@@ -1,12 +1,14 @@
-# Shared helpers for the real-boot tests (sourced after nothing else: this file sources
-# tests/lib.sh, so $T, $ROOT, $LB, pass/fail/skip and the cleanup are there too). One file per
-# boot loader and architecture (x86-grub.sh, later an aarch64 + U-Boot one) builds a disk from
-# partition images, boots it in QEMU once per boot attempt and reads the boot state back from the
-# image on the host. Nothing here is specific to an architecture or a boot loader; the caller
-# passes the kernel package, the busybox binary, the QEMU command and the partition layout.
+# Shared helpers for the real-boot tests, sourced instead of tests/lib.sh (which this sources:
+# $T, $ROOT, $LB, pass/fail/skip and the cleanup come from there). One test per boot loader and
+# architecture (x86-grub.sh; an aarch64 + U-Boot one can follow) builds a disk from partition
+# images, boots it in QEMU once per boot attempt and reads the boot state back from the image
+# on the host. Nothing here is specific to an architecture or a boot loader: the caller passes
+# the kernel package, the busybox binary, the QEMU command and the partition layout, and
+# defines how its boot state is read (env_get).
 #
 # Expensive artifacts (an extracted kernel package, a boot loader image) are cached under
-# $BOOT_CACHE (build/boot-test/), everything else lives under $T and goes with the test.
+# $BOOT_CACHE (build/boot-test/); everything else lives under $T and goes with the test. This
+# is not a test itself: tests/run skips it.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # BOOT_KEEP=1 keeps $T (disk images, console logs) for a look afterwards.
@@ -38,8 +40,8 @@ cached_done() { echo "$1" >"$2.key"; }
 # $BOOT_CACHE/kernel-<package>/ (a meta package such as linux-image-cloud-amd64 is resolved to
 # the versioned package it depends on). The .deb comes from apt's cache, else from
 # `apt-get download`; an installed package without a .deb is copied from its file list.
-# Sets KERNEL_DIR (the tree), KERNEL_VERSION (its lib/modules/ name) and KERNEL_IMAGE (the
-# kernel: boot/vmlinuz-* or boot/vmlinux-*). The package is named with its architecture when
+# Sets KERNEL_DIR (the tree), KERNEL_MODULES (its [usr/]lib/modules/VERSION), KERNEL_VERSION and
+# KERNEL_IMAGE (boot/vmlinuz-* or boot/vmlinux-*). The package is named with its architecture when
 # foreign, e.g. linux-image-arm64:arm64.
 kernel_fetch() {
 	local pkg=$1 real dir deb
@@ -64,7 +66,8 @@ kernel_fetch() {
 		touch "$dir/.complete"
 	fi
 	KERNEL_DIR=$dir
-	KERNEL_VERSION=$(ls "$dir/lib/modules" 2>/dev/null | head -n 1)
+	KERNEL_MODULES=$(ls -d "$dir"/lib/modules/* "$dir"/usr/lib/modules/* 2>/dev/null | head -n 1)
+	KERNEL_VERSION=${KERNEL_MODULES##*/}
 	KERNEL_IMAGE=$(ls "$dir"/boot/vmlinuz-* "$dir"/boot/vmlinux-* 2>/dev/null | head -n 1)
 	[ -n "$KERNEL_IMAGE" ] && [ -n "$KERNEL_VERSION" ]
 }
@@ -74,7 +77,7 @@ kernel_config() { sed -n "s/^CONFIG_$1=//p" "$KERNEL_DIR/boot/config-$KERNEL_VER
 
 # kernel_module_path NAME: the fetched kernel's module file for NAME (- and _ alike), if any.
 kernel_module_path() {
-	find "$KERNEL_DIR/lib/modules/$KERNEL_VERSION" -name "${1//[-_]/[-_]}.ko*" 2>/dev/null | head -n 1
+	find "$KERNEL_MODULES" -name "${1//[-_]/[-_]}.ko*" 2>/dev/null | head -n 1
 }
 
 # kernel_modules_ordered NAME...: the modules' names with their dependencies, each after what
@@ -82,7 +85,7 @@ kernel_module_path() {
 # the kernel, or absent, are left out.
 kernel_modules_ordered() {
 	local -A seen=()
-	local out=()
+	local ordered=()
 	_visit() {
 		local name=${1//-/_} file dep
 		[ -n "${seen[$name]:-}" ] && return
@@ -90,11 +93,11 @@ kernel_modules_ordered() {
 		file=$(kernel_module_path "$name")
 		[ -n "$file" ] || return 0
 		for dep in $(modinfo -F depends "$file" 2>/dev/null | tr ',' ' '); do _visit "$dep"; done
-		out+=("$name")
+		ordered+=("$name")
 	}
 	local m
 	for m; do _visit "$m"; done
-	printf '%s\n' "${out[@]}"
+	printf '%s\n' "${ordered[@]}"
 }
 
 # ---- initramfs ----
@@ -126,14 +129,21 @@ initramfs_add_program() {
 	done
 }
 
-# initramfs_add_modules DIR NAME...: the fetched kernel's modules (with their dependencies) in
-# /lib/modules/, and /etc/modules-load listing them in load order for the init.
+# initramfs_add_modules DIR NAME...: the fetched kernel's modules (with their dependencies) as
+# /lib/modules/NAME.ko (uncompressed, for busybox insmod), and /etc/modules-load listing them in
+# load order for the init.
 initramfs_add_modules() {
-	local dir=$1 name
+	local dir=$1 name file
 	shift
 	: >"$dir/etc/modules-load"
 	for name in $(kernel_modules_ordered "$@"); do
-		cp "$(kernel_module_path "$name")" "$dir/lib/modules/" || return 1
+		file=$(kernel_module_path "$name")
+		case $file in
+		*.ko.xz) xz -dc "$file" ;;
+		*.ko.zst) zstd -qdc "$file" ;;
+		*.ko.gz) gzip -dc "$file" ;;
+		*) cat "$file" ;;
+		esac >"$dir/lib/modules/$name.ko" || return 1
 		echo "$name" >>"$dir/etc/modules-load"
 	done
 }
@@ -151,7 +161,8 @@ initramfs_pack() {
 #   scenario=good              mount the boot partition, `lifeboat mark-good`, power off
 #   scenario=reboot-recovery   mark good, then `lifeboat reboot-recovery` (which reboots)
 #   scenario=panic             exit: the kernel panics (panic=N on the command line reboots)
-#   scenario=hang              arm the watchdog ($watchdog: a module name) and sleep forever
+#   scenario=hang              arm the watchdog ($watchdog: its driver, loaded with
+#                              $watchdog_args unless built in) and sleep forever
 # Every line the checks look for starts with "LIFEBOAT-".
 initramfs_write_init() {
 	cat >"$1/init" <<'INIT'
@@ -160,14 +171,14 @@ mount -t devtmpfs dev /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
-role=main scenario=good slot=unknown version=0 watchdog= watchdog_args= boot_dev=/dev/vda1 boot_fstype=ext4
+role=main scenario= slot=unknown version=0 watchdog= watchdog_args= boot_dev=/dev/vda1 boot_fstype=ext4
 . /etc/lifeboat-test
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
 for m in $(cat /etc/modules-load 2>/dev/null); do
 	case $m in "$watchdog") continue ;; esac # loaded only when armed
-	insmod /lib/modules/$m.ko 2>/dev/null || insmod /lib/modules/$m.ko.xz || echo "LIFEBOAT-ERROR insmod $m"
+	insmod /lib/modules/$m.ko || echo "LIFEBOAT-ERROR insmod $m"
 done
-echo "LIFEBOAT-MARKER slot=$slot version=$version booted-as=$(arg lifeboat.slot) reason=$(arg lifeboat.reason) scenario=$scenario"
+echo "LIFEBOAT-MARKER slot=$slot version=$version booted-as=$(arg lifeboat.slot) reason=$(arg lifeboat.reason) scenario=${scenario:--}"
 
 die() { echo "LIFEBOAT-ERROR $*"; poweroff -f; }
 mount_boot() {
@@ -199,7 +210,9 @@ panic)
 	exit 1 ;;
 hang)
 	if [ -n "$watchdog" ]; then
-		insmod /lib/modules/$watchdog.ko $watchdog_args || die "insmod $watchdog"
+		if [ -f /lib/modules/$watchdog.ko ]; then # else built into the kernel
+			insmod /lib/modules/$watchdog.ko $watchdog_args || die "insmod $watchdog"
+		fi
 		i=0
 		while [ ! -c /dev/watchdog ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 		exec 3>/dev/watchdog || die "cannot open /dev/watchdog"
@@ -315,9 +328,10 @@ part_cat() {
 
 # boot_attempt NAME LIMIT_S QEMU_COMMAND...: one boot attempt. The guest's reset ends QEMU
 # (-no-reboot), so one run is one attempt; the host kills it after LIMIT_S seconds. The serial
-# console goes to $BOOT_LOG ($T/console-NAME.log). Sets BOOT_RC (QEMU's exit status, 124 when the
-# time limit killed it), BOOT_SECONDS and BOOT_TIMED_OUT (yes/no). The caller's command names
-# the machine, firmware, disk and devices; this adds TCG, memory, no display and the console.
+# console goes to $BOOT_LOG ($T/console-NAME.log), a summary line to $T/attempts. Sets BOOT_RC
+# (QEMU's exit status, 124 when the time limit killed it), BOOT_SECONDS and BOOT_TIMED_OUT
+# (yes/no). The caller's command names the machine, firmware, disk and devices; this adds TCG,
+# memory, no display and the console.
 boot_attempt() {
 	local name=$1 limit=$2 start
 	shift 2
@@ -330,17 +344,129 @@ boot_attempt() {
 	BOOT_TIMED_OUT=no
 	[ $BOOT_RC -eq 124 ] || [ $BOOT_RC -eq 137 ] && BOOT_TIMED_OUT=yes
 	[ -f "$BOOT_LOG" ] || : >"$BOOT_LOG"
+	echo "$name: $BOOT_SECONDS s, exit $BOOT_RC$([ $BOOT_TIMED_OUT = yes ] && echo ' (time limit)'), $(boot_marker)" \
+		>>"$T/attempts"
 	return 0
 }
 
+# boot_log_text: the last attempt's console without carriage returns and terminal escapes
+# (GRUB clears the screen before its first line).
+boot_log_text() { sed 's/\r//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' "$BOOT_LOG"; }
+
 # boot_marker: the marker line of the last attempt ("" when no slot's init ran).
-boot_marker() { grep -a -m1 '^LIFEBOAT-MARKER ' "$BOOT_LOG" | tr -d '\r'; }
+boot_marker() { boot_log_text | grep -a -m1 '^LIFEBOAT-MARKER '; }
 
 # boot_marker_field KEY: a field of the last attempt's marker, e.g. boot_marker_field slot.
 boot_marker_field() { boot_marker | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # boot_log_has REGEX: the last attempt's console has a line matching REGEX (extended).
-boot_log_has() { tr -d '\r' <"$BOOT_LOG" | grep -aqE "$1"; }
+boot_log_has() { boot_log_text | grep -aE "$1" >/dev/null; } # no -q: sed must not die of SIGPIPE
 
 # boot_log_tail: the end of the last attempt's console, on one line, for failure messages.
-boot_log_tail() { tr -d '\r' <"$BOOT_LOG" | grep -av '^\s*$' | tail -n "${1:-4}" | cut -c1-160 | tr '\n' '|'; }
+boot_log_tail() { boot_log_text | grep -av '^\s*$' | tail -n 4 | cut -c1-160 | tr '\n' '|'; }
+
+# ---- scenarios ----
+#
+# A scenario is a function sc_NAME (dashes in NAME become underscores) that sets up the disk
+# $DISK, runs boot attempts and records what went wrong with the expect_* helpers below. Each
+# runs in a subshell with its own $T and its own copy of the disk, so scenarios can run side by
+# side; it may set NOTE, which follows its time on the "ok" line. The caller defines
+# `env_get VAR` (the boot state's variable as read back from $DISK) for expect_env.
+
+# run_scenarios PREFIX NAME...: runs sc_NAME for each NAME, at most $BOOT_JOBS at a time, and
+# prints "ok PREFIX/NAME # SECONDS s[; NOTE]" or "FAIL PREFIX/NAME: what (SECONDS s)" in the
+# order given; BOOT_FAILED counts the failed ones. A failed scenario's console logs are kept
+# in $BOOT_LOGS/NAME/. With $BOOT_DATA_PART set, each scenario leaves that partition's SHA-256
+# (as its disk ends) in $T/sc-NAME/data-digest.
+run_scenarios() {
+	local prefix=$1 name pids=() i
+	shift
+	for name; do
+		while [ "$(jobs -rp | wc -l)" -ge "${BOOT_JOBS:-1}" ]; do wait -n; done
+		(run_scenario "$prefix" "$name") >"$T/sc-$name.result" 2>&1 &
+		pids+=($!)
+	done
+	i=0
+	for name; do
+		wait "${pids[$i]}" 2>/dev/null
+		cat "$T/sc-$name.result"
+		grep -q '^ok ' "$T/sc-$name.result" || BOOT_FAILED=$((${BOOT_FAILED:-0} + 1))
+		i=$((i + 1))
+	done
+}
+
+run_scenario() {
+	local prefix=$1 name=$2 start secs
+	T=$T/sc-$name
+	mkdir -p "$T" && cp --sparse=always "$DISK" "$T/disk.img" || { fail "$prefix/$name" "cannot copy the disk"; return; }
+	DISK=$T/disk.img
+	ERRORS=()
+	NOTE=
+	: >"$T/attempts"
+	start=$(now_us)
+	if declare -F "sc_${name//-/_}" >/dev/null; then
+		"sc_${name//-/_}"
+	else
+		ERRORS+=("no such scenario")
+	fi
+	secs=$(seconds_since "$start")
+	[ -n "${BOOT_DATA_PART:-}" ] && part_digest "$DISK" "$BOOT_DATA_PART" >"$T/data-digest"
+	if [ ${#ERRORS[@]} -eq 0 ]; then
+		echo "ok $prefix/$name # $secs s${NOTE:+; $NOTE}"
+	else
+		if [ -n "${BOOT_LOGS:-}" ]; then
+			mkdir -p "$BOOT_LOGS/$name" && cp "$T"/console-*.log "$T/attempts" "$BOOT_LOGS/$name/" 2>/dev/null
+		fi
+		fail "$prefix/$name" "$(printf '%s; ' "${ERRORS[@]}")($secs s${BOOT_LOGS:+; consoles in ${BOOT_LOGS#"$ROOT"/}/$name})"
+	fi
+	[ -n "${BOOT_KEEP:-}" ] || rm -f "$DISK"
+}
+
+# attempt_name: the name of the last boot attempt ("setup" before the first).
+attempt_name() {
+	local l=${BOOT_LOG:-setup}
+	l=${l##*/console-}
+	echo "${l%.log}"
+}
+
+# expect WHAT COMMAND...: WHAT is a failure of the scenario unless COMMAND succeeds.
+expect() {
+	local what=$1
+	shift
+	"$@" >/dev/null 2>&1 || ERRORS+=("$what")
+}
+
+# expect_marker SLOT [REASON]: the last attempt booted SLOT's init, which the boot loader
+# booted as SLOT (lifeboat.slot=) and, with REASON, told lifeboat.reason=REASON.
+expect_marker() {
+	local m
+	m=$(boot_marker)
+	if [ -z "$m" ]; then
+		ERRORS+=("$(attempt_name): no slot booted, expected $1 (console: $(boot_log_tail))")
+	elif [ "$(boot_marker_field slot)" != "$1" ] || [ "$(boot_marker_field booted-as)" != "$1" ] ||
+		{ [ $# -gt 1 ] && [ "$(boot_marker_field reason)" != "$2" ]; }; then
+		ERRORS+=("$(attempt_name): expected $1${2:+ (reason $2)}, got: $m")
+	fi
+}
+
+# expect_no_marker: no slot's init ran in the last attempt.
+expect_no_marker() {
+	[ -z "$(boot_marker)" ] || ERRORS+=("$(attempt_name): expected no slot to boot, got: $(boot_marker)")
+}
+
+# expect_log REGEX WHAT: the last attempt's console has a line matching REGEX; else WHAT failed.
+expect_log() {
+	boot_log_has "$1" || ERRORS+=("$(attempt_name): $2")
+}
+
+# expect_not_killed: the last attempt ended by itself (power-off or reset), not by the time limit.
+expect_not_killed() {
+	[ "$BOOT_TIMED_OUT" = no ] || ERRORS+=("$(attempt_name): the host's time limit killed QEMU (console: $(boot_log_tail))")
+}
+
+# expect_env VAR VALUE: the boot state read back from the disk has VAR=VALUE ("" for unset).
+expect_env() {
+	local v
+	v=$(env_get "$1")
+	[ "$v" = "$2" ] || ERRORS+=("after $(attempt_name): $1='$v', expected '$2'")
+}
