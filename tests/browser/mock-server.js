@@ -105,8 +105,9 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		mock.failNext = null;
 		let head = Buffer.alloc(0), meta = null, notBundle = false, lost = false;
 		// The upload ended early: record it at once, so that an immediate retry is not "busy".
-		const connectionLost = () => {
-			if (lost || req.complete) return;
+		// (`cut`: the mock cuts on purpose; under load the whole body may have arrived by then.)
+		const connectionLost = (cut) => {
+			if (lost || (req.complete && cut !== true)) return;
 			lost = true;
 			const percent = total ? Math.floor((entry.bytes * 100) / total) : 0;
 			const message = 'the upload stopped at ' + percent + ' % (connection lost): upload again';
@@ -147,7 +148,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 				if (mock.status.state !== 'writing') setState('writing', 'writing version ' + meta.version);
 			}
 			if (cutAt !== null && entry.bytes >= total * cutAt) {
-				connectionLost();
+				connectionLost(true);
 				req.socket.destroy();
 				return;
 			}
@@ -155,9 +156,10 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			setTimeout(() => req.resume(), (chunk.length / mock.rate) * 1000);
 		});
 
-		req.on('close', connectionLost);
+		req.on('close', () => connectionLost(false));
 
 		req.on('end', async () => {
+			if (lost) return;
 			entry.complete = true;
 			const fail = (status, code, message, target) => {
 				setState('failed', message, { last_result: { result: 'failed', code, message, time: now() } });
