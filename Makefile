@@ -1,7 +1,11 @@
 # Lifeboat: a write-protected recovery partition and safe updater for companion computers.
 #   make          build the programs into build/bin/
 #   make check    every test; ends with "N passed, N failed"
-#   make test-boot  only the real-boot tests (QEMU: GRUB boot selection, mark-good, fallbacks)
+#   make test-boot  only the real-boot tests (QEMU: GRUB and U-Boot boot selection, mark-good, fallbacks)
+#   make test-boot-arm64  only the aarch64 + U-Boot one (tests/boot/arm64-uboot.sh)
+#   make recovery [BOARD=qemu-x86_64] [KEY=public.pem]   the recovery image in build/BOARD/
+#   make recovery-repro-check   the recovery built twice from scratch: identical? (minutes)
+#   make test-image  only the recovery image's tests (contents, reproducible packing, QEMU boot)
 #   make demo     build a sample bundle and install it onto a file-backed target
 #   make bench    throughput and memory against baselines (not part of check)
 #   make fuzz     a timed libFuzzer run of every fuzz target
@@ -31,7 +35,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all check test-boot unit integration fuzz-replay fuzz bench demo clean format lint
+.PHONY: all check test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
@@ -94,12 +98,32 @@ $(B)/fuzz/%: fuzz/%.c fuzz/pieces.h $(LIB_SRC)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/test/%)
 FUZZ_REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz-replay/%)
 
-check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN)
+check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN) recovery
 	@tests/run
 
-# tests/boot/*.sh: boot attempts in QEMU (TCG), a few minutes; part of check too.
+# The recovery system (rootfs/build, docs/recovery-image.md): a read-only squashfs, its kernel and
+# initramfs in build/BOARD/. Needs root; the Debian bootstrap is cached in build/recovery-cache/.
+BOARD ?= qemu-x86_64
+RECOVERY_INPUTS := rootfs/build rootfs/packages rootfs/boards/$(BOARD).conf $(wildcard rootfs/initramfs/*) \
+	$(shell find overlay -path overlay/boot -prune -o -type f -print) VERSION $(KEY) \
+	$(B)/bin/lifeboat $(B)/bin/lifeboat-kiosk $(B)/bin/lifeboat-bundle $(CGIS:%=$(B)/cgi-bin/%)
+$(B)/$(BOARD)/recovery.squashfs: $(RECOVERY_INPUTS)
+	@rootfs/build --board $(BOARD) --build-dir $(B) $(if $(KEY),--key $(KEY))
+recovery: $(B)/$(BOARD)/recovery.squashfs
+recovery-repro-check: all
+	@rootfs/build --board $(BOARD) --build-dir $(B) --repro-check $(if $(KEY),--key $(KEY))
+
+# tests/image/*.sh: the image's contents, its packing reproduced, a boot in QEMU (about a minute).
+test-image: recovery
+	@tests/run image
+
+# tests/boot/*.sh: boot attempts in QEMU (TCG), a few minutes; part of check too. The aarch64
+# test cross-builds its own `lifeboat` into $(B)/arm64 (make CC=aarch64-linux-gnu-gcc B=...).
 test-boot: all
 	@tests/run boot
+
+test-boot-arm64: all
+	@tests/run tests/boot/arm64-uboot.sh
 
 fuzz: $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 	@fuzz/run $(FUZZ_SECONDS)
@@ -118,4 +142,4 @@ lint:
 		-DLB_VERSION='"$(VERSION)"' -Icgi cgi
 
 clean:
-	rm -rf $(B)/obj $(B)/san $(B)/bin $(B)/cgi-bin $(B)/lib $(B)/test $(B)/fuzz $(B)/fuzz-replay
+	rm -rf $(B)/obj $(B)/san $(B)/bin $(B)/cgi-bin $(B)/lib $(B)/test $(B)/fuzz $(B)/fuzz-replay $(B)/arm64

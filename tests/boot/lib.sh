@@ -1,10 +1,10 @@
 # Shared helpers for the real-boot tests, sourced instead of tests/lib.sh (which this sources:
 # $T, $ROOT, $LB, pass/fail/skip and the cleanup come from there). One test per boot loader and
-# architecture (x86-grub.sh; an aarch64 + U-Boot one can follow) builds a disk from partition
-# images, boots it in QEMU once per boot attempt and reads the boot state back from the image
-# on the host. Nothing here is specific to an architecture or a boot loader: the caller passes
-# the kernel package, the busybox binary, the QEMU command and the partition layout, and
-# defines how its boot state is read (env_get).
+# architecture (x86-grub.sh, arm64-uboot.sh) builds a disk from partition images, boots it in
+# QEMU once per boot attempt and reads the boot state back from the image on the host. Nothing
+# here is specific to an architecture or a boot loader: the caller passes the kernel package, the
+# busybox binary, the QEMU command and the boot partition, and defines how its boot state is
+# written and read (set_state, env_get); the scenarios every boot loader passes are here too.
 #
 # Expensive artifacts (an extracted kernel package, a boot loader image) are cached under
 # $BOOT_CACHE (build/boot-test/); everything else lives under $T and goes with the test. This
@@ -36,35 +36,47 @@ cached_done() { echo "$1" >"$2.key"; }
 
 # ---- kernels ----
 
-# kernel_fetch PACKAGE: a Debian kernel package, extracted once with dpkg-deb -x into
+# deb_fetch PACKAGE DIR: a Debian package extracted once with dpkg-deb -x into DIR (DIR/.complete
+# marks it done). The .deb comes from apt's cache, else from `apt-get download`; an installed
+# package without a .deb is copied from its file list. The package is named with its
+# architecture when foreign, e.g. busybox-static:arm64 (which needs that architecture in dpkg's
+# list and apt's lists: scripts/install-deps).
+deb_fetch() {
+	local pkg=$1 dir=$2 name=${1%%:*} arch deb
+	arch=${1#"$name"}
+	arch=${arch#:}
+	arch=${arch:-$(dpkg --print-architecture)}
+	[ -f "$dir/.complete" ] && return 0
+	rm -rf "$dir" && mkdir -p "$dir" || return 1
+	deb=$(ls /var/cache/apt/archives/"${name}"_*_{"$arch",all}.deb 2>/dev/null | tail -n 1)
+	if [ -z "$deb" ] && (cd "$BOOT_CACHE" && apt-get download -q "$pkg" >/dev/null 2>&1); then
+		deb=$(ls "$BOOT_CACHE/${name}"_*_{"$arch",all}.deb 2>/dev/null | tail -n 1)
+	fi
+	if [ -n "$deb" ]; then
+		dpkg-deb -x "$deb" "$dir" || return 1
+		case $deb in "$BOOT_CACHE"/*) rm -f "$deb" ;; esac
+	elif dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+		dpkg -L "$pkg" | while read -r f; do [ -f "$f" ] && cp --parents "$f" "$dir"; done
+	else
+		echo "deb_fetch: no .deb of $pkg in apt's cache, no download, not installed" >&2
+		return 1
+	fi
+	touch "$dir/.complete"
+}
+
+# kernel_fetch PACKAGE: a Debian kernel package, extracted once (deb_fetch) into
 # $BOOT_CACHE/kernel-<package>/ (a meta package such as linux-image-cloud-amd64 is resolved to
-# the versioned package it depends on). The .deb comes from apt's cache, else from
-# `apt-get download`; an installed package without a .deb is copied from its file list.
+# the versioned package it depends on).
 # Sets KERNEL_DIR (the tree), KERNEL_MODULES (its [usr/]lib/modules/VERSION), KERNEL_VERSION and
 # KERNEL_IMAGE (boot/vmlinuz-* or boot/vmlinux-*). The package is named with its architecture when
 # foreign, e.g. linux-image-arm64:arm64.
 kernel_fetch() {
-	local pkg=$1 real dir deb
+	local pkg=$1 real dir
 	real=$(apt-cache depends "$pkg" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
 	real=${real:-$pkg}
+	case $pkg in *:*) real=${real%%:*}:${pkg#*:} ;; esac
 	dir=$BOOT_CACHE/kernel-${real%%:*}
-	if [ ! -f "$dir/.complete" ]; then
-		rm -rf "$dir" && mkdir -p "$dir" || return 1
-		deb=$(ls /var/cache/apt/archives/"${real%%:*}"_*.deb 2>/dev/null | tail -n 1)
-		if [ -z "$deb" ] && (cd "$BOOT_CACHE" && apt-get download -q "$real" >/dev/null 2>&1); then
-			deb=$(ls "$BOOT_CACHE/${real%%:*}"_*.deb 2>/dev/null | tail -n 1)
-		fi
-		if [ -n "$deb" ]; then
-			dpkg-deb -x "$deb" "$dir" || return 1
-			case $deb in "$BOOT_CACHE"/*) rm -f "$deb" ;; esac
-		elif dpkg-query -W -f '${Status}' "$real" 2>/dev/null | grep -q 'install ok installed'; then
-			dpkg -L "$real" | while read -r f; do [ -f "$f" ] && cp --parents "$f" "$dir"; done
-		else
-			echo "kernel_fetch: no .deb of $real in apt's cache, no download, not installed" >&2
-			return 1
-		fi
-		touch "$dir/.complete"
-	fi
+	deb_fetch "$real" "$dir" || return 1
 	KERNEL_DIR=$dir
 	KERNEL_MODULES=$(ls -d "$dir"/lib/modules/* "$dir"/usr/lib/modules/* 2>/dev/null | head -n 1)
 	KERNEL_VERSION=${KERNEL_MODULES##*/}
@@ -119,15 +131,55 @@ initramfs_skeleton() {
 	fi
 }
 
-# initramfs_add_program DIR PROGRAM: the program in /bin and the shared libraries `ldd` lists for
-# it, with the dynamic loader, at their own paths.
+# initramfs_add_program DIR PROGRAM: the program in /bin and the shared libraries it needs, with
+# the dynamic loader, at their own paths. For this machine's architecture that is what `ldd`
+# lists; for a foreign one (a cross-built program) the ELF's interpreter and its NEEDED entries,
+# followed recursively, found in the Debian multiarch directories of that architecture
+# (/usr/lib/<triplet>, from the :ARCH packages such as libzstd-dev:arm64).
 initramfs_add_program() {
 	local dir=$1 prog=$2 lib
 	cp "$prog" "$dir/bin/" || return 1
-	for lib in $(ldd "$prog" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		cp -L --parents "$lib" "$dir" || return 1
+	if [ "$(elf_machine "$prog")" = "$(elf_machine /bin/sh)" ]; then
+		for lib in $(ldd "$prog" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+			cp -L --parents "$lib" "$dir" || return 1
+		done
+		return 0
+	fi
+	local triplet interp
+	case $(elf_machine "$prog") in
+	AArch64) triplet=aarch64-linux-gnu ;;
+	ARM) triplet=arm-linux-gnueabihf ;;
+	RISC-V) triplet=riscv64-linux-gnu ;;
+	*) echo "initramfs_add_program: no multiarch directory for $(elf_machine "$prog")" >&2; return 1 ;;
+	esac
+	interp=$(readelf -l "$prog" | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
+	if [ -n "$interp" ]; then
+		cp -L --parents "$interp" "$dir" || return 1
+	fi
+	local -A seen=()
+	local todo=("$prog") file name found d
+	while [ ${#todo[@]} -gt 0 ]; do
+		file=${todo[0]}
+		todo=("${todo[@]:1}")
+		for name in $(readelf -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+			[ -n "${seen[$name]:-}" ] && continue
+			seen[$name]=1
+			found=
+			for d in /lib/$triplet /usr/lib/$triplet; do
+				[ -e "$d/$name" ] && { found=$d/$name; break; }
+			done
+			[ -n "$found" ] || { echo "initramfs_add_program: $name (for $file) not in /usr/lib/$triplet" >&2; return 1; }
+			# The loader is already there under its own name; libraries go to /lib/<triplet>,
+			# which the foreign loader searches.
+			mkdir -p "$dir/lib/$triplet" && cp -L "$found" "$dir/lib/$triplet/$name" || return 1
+			todo+=("$found")
+		done
 	done
 }
+
+# elf_machine FILE: the ELF header's machine, as readelf names it ("AArch64", "Advanced Micro
+# Devices X86-64").
+elf_machine() { readelf -h "$1" 2>/dev/null | sed -n 's/^ *Machine: *//p'; }
 
 # initramfs_add_modules DIR NAME...: the fetched kernel's modules (with their dependencies) as
 # /lib/modules/NAME.ko (uncompressed, for busybox insmod), and /etc/modules-load listing them in
@@ -469,4 +521,188 @@ expect_env() {
 	local v
 	v=$(env_get "$1")
 	[ "$v" = "$2" ] || ERRORS+=("after $(attempt_name): $1='$v', expected '$2'")
+}
+
+# ---- the layout and the scenarios every boot loader passes ----
+#
+# The disk is laid out as `make sdcard` lays it out: 1 boot, 2 recovery, 3 main, 4 data (MBR).
+# The caller's setup makes $BASE_INITRD (initramfs_skeleton + initramfs_add_program + modules +
+# initramfs_write_init + its lifeboat.conf, packed) and sets SLOT_KERNEL (the kernel image as
+# its boot loader loads it; default $KERNEL_IMAGE), WATCHDOG and WATCHDOG_ARGS (pick_watchdog),
+# SLOT_MIB (the size of the recovery's and main's file systems; default 32), then calls
+# slots_build. It defines:
+#   attempt NAME [LIMIT]     one boot attempt of $DISK (boot_attempt with its QEMU command)
+#   set_state VAR=VALUE...   a fresh boot partition whose boot state holds exactly these
+#                            variables (none: an intact, empty state)
+#   env_get VAR              VAR of the boot state, read back from $DISK on the host
+# and the knobs ATTEMPTS (what an install and mark-good give main), LIMIT and HANG_LIMIT (seconds
+# a boot attempt may take, with and without a watchdog in the guest) and WATCHDOG_NOTE.
+
+# slot_dir DIR KEY=VALUE...: a slot's /boot in DIR: the kernel and the initramfs, told KEY=VALUE.
+slot_dir() {
+	local dir=$1
+	shift
+	rm -rf "$dir" && mkdir -p "$dir/boot" || return 1
+	cp "${SLOT_KERNEL:-$KERNEL_IMAGE}" "$dir/boot/vmlinuz" &&
+		slot_config "$T/slot.cpio.gz" watchdog="${WATCHDOG:-}" watchdog_args="${WATCHDOG_ARGS:-}" "$@" &&
+		cat "$BASE_INITRD" "$T/slot.cpio.gz" >"$dir/boot/initrd.img"
+}
+
+# slots_build: the partition images $T/p2.img (the recovery, written once as on a real card; its
+# init gets the KEY=VALUE lines of SLOT_EXTRA too, e.g. boot_fstype=vfat), $T/p4.img (data: files
+# nobody may touch), and empty $T/p3.img (main: each scenario installs its own) for disk_build.
+slots_build() {
+	slot_dir "$T/p2" role=recovery slot=recovery version=1 ${SLOT_EXTRA[@]+"${SLOT_EXTRA[@]}"} || return 1
+	ext4_image "$T/p2.img" "${SLOT_MIB:-32}" "$T/p2" recovery || return 1
+	mkdir -p "$T/p4/log" "$T/p4/config"
+	cp -r "$ROOT/docs" "$T/p4/config/"
+	head -c 3M /dev/urandom >"$T/p4/log/blob"
+	ext4_image "$T/p4.img" 8 "$T/p4" data || return 1
+	rm -f "$T/p3.img" && truncate -s "${SLOT_MIB:-32}M" "$T/p3.img"
+}
+
+# install_main SCENARIO [corrupt]: a new main on p3 whose init does SCENARIO (see
+# initramfs_write_init); "corrupt" puts 2 MiB of garbage where its kernel should be.
+install_main() {
+	slot_dir "$T/p3" role=main slot=main version=1 scenario="$1" ${SLOT_EXTRA[@]+"${SLOT_EXTRA[@]}"} || return 1
+	[ "${2:-}" = corrupt ] && head -c 2M /dev/urandom >"$T/p3/boot/vmlinuz"
+	ext4_image "$T/p3.img" "${SLOT_MIB:-32}" "$T/p3" main && part_write "$DISK" 3 "$T/p3.img"
+}
+
+# fresh_main SCENARIO [corrupt]: main installed and activated, as after an install.
+fresh_main() {
+	install_main "$@" && set_state "LB_ORDER=main recovery" LB_main_LEFT=$ATTEMPTS || { ERRORS+=("setup failed"); return 1; }
+}
+
+# 1. A good main: the boot loader counts the attempt (3 -> 2), main marks itself good (-> 3).
+sc_normal() {
+	fresh_main good || return
+	attempt normal
+	expect_marker main
+	expect_not_killed
+	expect_log "^lifeboat: booting main \(2 attempts left" "the boot loader did not say it boots main with 2 attempts left"
+	expect_log '^LIFEBOAT-STATUS .*"attempts_left":2' "main did not see 2 attempts left before mark-good"
+	expect_log '^LIFEBOAT-MARKED-GOOD' "mark-good failed in the guest"
+	expect_env LB_main_LEFT $ATTEMPTS
+	expect_env LB_ORDER "main recovery"
+	expect_env LB_ONESHOT ""
+}
+
+# 2. main marks good and asks for the recovery: the next boot is the recovery (requested), the
+# one after that main again.
+sc_reboot_recovery() {
+	fresh_main reboot-recovery || return
+	attempt rr-1-main
+	expect_marker main
+	expect_not_killed
+	expect_log "the next boot goes to the recovery, once" "main's lifeboat reboot-recovery failed"
+	expect_env LB_ONESHOT recovery
+	attempt rr-2-recovery
+	expect_marker recovery requested
+	expect_not_killed
+	expect_env LB_ONESHOT ""
+	expect_env LB_main_LEFT $ATTEMPTS
+	install_main good || ERRORS+=("installing the next main failed")
+	attempt rr-3-main
+	expect_marker main
+	expect_not_killed
+	expect_env LB_main_LEFT $ATTEMPTS
+}
+
+# ATTEMPTS attempts of a main that never marks good, each counted (check_failed_attempt I
+# checks attempt I), then the recovery with reason attempts-exhausted.
+failing_main() {
+	local name=$1 limit=$2 i
+	for i in $(seq 1 $ATTEMPTS); do
+		attempt "$name-$i" "$limit"
+		check_failed_attempt "$i"
+		expect_env LB_main_LEFT $((ATTEMPTS - i))
+	done
+	attempt "$name-$((ATTEMPTS + 1))-recovery"
+	expect_marker recovery attempts-exhausted
+	expect_not_killed
+	expect_env LB_main_LEFT 0
+	expect_env LB_ORDER "main recovery"
+}
+
+# 3. main's kernel cannot be loaded: the boot loader has counted the attempt and resets.
+sc_corrupt_kernel() {
+	fresh_main good corrupt || return
+	check_failed_attempt() {
+		expect_no_marker
+		expect_not_killed
+		expect_log "^lifeboat: main could not be loaded" "attempt $1: the boot loader did not reject the kernel"
+	}
+	failing_main corrupt $LIMIT
+}
+
+# 4. main's init exits: the kernel panics and reboots (panic=5 on the board's command line).
+sc_panic() {
+	fresh_main panic || return
+	check_failed_attempt() {
+		expect_marker main
+		expect_not_killed
+		expect_log "Kernel panic - not syncing" "attempt $1: no kernel panic"
+	}
+	failing_main panic $LIMIT
+}
+
+# 5. main hangs after arming the watchdog, which resets the machine; without one, the host's
+# time limit stands in for the reset.
+sc_hang() {
+	fresh_main hang || return
+	check_failed_attempt() {
+		expect_marker main
+		expect_log "^LIFEBOAT-HANG" "attempt $1: main did not reach its hang"
+		if [ -n "$WATCHDOG" ]; then
+			expect_not_killed
+		elif [ "$BOOT_TIMED_OUT" = no ]; then
+			ERRORS+=("$(attempt_name): QEMU ended before the time limit without a watchdog")
+		fi
+	}
+	failing_main hang "$([ -n "$WATCHDOG" ] && echo $LIMIT || echo $HANG_LIMIT)"
+	NOTE=$WATCHDOG_NOTE
+}
+
+# 7. No main: out of the order (as the installer leaves it while writing), or a fresh card's
+# empty environment. The recovery boots with reason no-main.
+sc_no_main() {
+	set_state LB_ORDER=recovery LB_main_LEFT=0 || { ERRORS+=("setup failed"); return; }
+	attempt no-main-order
+	expect_marker recovery no-main
+	expect_not_killed
+	set_state || { ERRORS+=("setup failed"); return; }
+	attempt no-main-empty-env
+	expect_marker recovery no-main
+	expect_not_killed
+}
+
+# boot_suite PREFIX SCENARIO...: the whole test: `setup` (the caller's; its output goes to
+# $T/setup.log, SETUP_NOTE follows the time on its line), the scenarios ($BOOT_SCENARIOS when
+# set), and 6.: the data partition ($BOOT_DATA_PART) byte for byte what it was on every
+# scenario's disk. Returns non-zero when anything failed.
+boot_suite() {
+	local prefix=$1 start s changed=() total scenarios
+	shift
+	rm -rf "$BOOT_LOGS"
+	start=$(now_us)
+	if ! setup >"$T/setup.log" 2>&1; then
+		fail "$prefix/setup" "$(tail -n 3 "$T/setup.log" | tr '\n' ' ')"
+		return 1
+	fi
+	echo "ok $prefix/setup # $(seconds_since "$start") s; kernel $KERNEL_VERSION; scenarios side by side: $BOOT_JOBS${SETUP_NOTE:+; $SETUP_NOTE}"
+	DATA_BEFORE=$(part_digest "$DISK" $BOOT_DATA_PART)
+	scenarios=${BOOT_SCENARIOS:-$*}
+	run_scenarios "$prefix" $scenarios
+	for s in $scenarios; do
+		[ "$(cat "$T/sc-$s/data-digest" 2>/dev/null)" = "$DATA_BEFORE" ] || changed+=("$s")
+	done
+	total="the whole suite: $(seconds_since "$SUITE_START") s"
+	if [ ${#changed[@]} -eq 0 ]; then
+		pass "$prefix/data-untouched # sha256 of p4 the same after every scenario; $total"
+	else
+		fail "$prefix/data-untouched" "p4 changed (or was not read) in: ${changed[*]}; $total"
+		BOOT_FAILED=$((${BOOT_FAILED:-0} + 1))
+	fi
+	[ "${BOOT_FAILED:-0}" -eq 0 ]
 }

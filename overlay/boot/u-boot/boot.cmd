@@ -11,9 +11,14 @@
 #   lb_part_<slot>          the slot's partition number on lb_dev (main, A, B, recovery)
 #   lb_cmdline_<slot>       the slot's kernel command line
 #   lb_env_addr, lb_kernel_addr, lb_initrd_addr, lb_fdt   memory to use (lb_fdt: the device tree address)
+# An address may name one of U-Boot's variables, e.g. lb_fdt=${fdtcontroladdr} or
+# lb_kernel_addr=${kernel_addr_r}: `env import` keeps such a value as text and hush expands a
+# variable only once, so they are expanded here, through `run`.
 
 setenv lb_board_addr ${kernel_addr_r}
 load ${devtype} ${devnum}:${distro_bootpart} ${lb_board_addr} lifeboat-board.txt && env import -t ${lb_board_addr} ${filesize}
+setenv lb_expand "setenv lb_env_addr ${lb_env_addr}; setenv lb_kernel_addr ${lb_kernel_addr}; setenv lb_initrd_addr ${lb_initrd_addr}; setenv lb_fdt ${lb_fdt}"
+run lb_expand
 
 setenv LB_ORDER
 setenv LB_ONESHOT
@@ -56,11 +61,18 @@ else
 	done
 fi
 
-# The attempt is counted before the kernel starts: both copies, first then second.
+# The attempt is counted before the kernel starts: both copies, first then second (the second
+# only once the first is written). An attempt that cannot be saved is not counted, and a main
+# that fails uncounted would be tried forever: the recovery boots instead.
 if test "${lb_save}" = "1"; then
 	env export -c -s 0x1000 ${lb_env_addr} LB_ORDER LB_ONESHOT LB_main_LEFT LB_A_LEFT LB_B_LEFT LB_main_VERSION LB_A_VERSION LB_B_VERSION
-	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env 0x1000
-	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund 0x1000
+	setenv lb_saved
+	fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env 0x1000 && fatwrite ${lb_dev}:${lb_bootpart} ${lb_env_addr} lifeboat.env.redund 0x1000 && setenv lb_saved 1
+	if test "${lb_saved}" != "1" && test "${lb_boot}" != "recovery"; then
+		echo "lifeboat: the boot state cannot be saved; not booting ${lb_boot} uncounted"
+		setenv lb_boot recovery
+		setenv lb_reason state-unwritable
+	fi
 fi
 
 if test "${lb_boot}" != "recovery"; then

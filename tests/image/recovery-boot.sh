@@ -1,0 +1,165 @@
+# Boots the recovery image of board qemu-x86_64 (build/qemu-x86_64/, from `make recovery`) in
+# QEMU (TCG) from a disk laid out like the card: 1 boot (ext4, GRUB environment), 2 recovery (the
+# squashfs), 3 main (empty), 4 data (ext4). Direct kernel boot with the board's command line;
+# QEMU's user network forwards a host port to the guest's port 80. Then, over HTTP only: the web
+# appliance answers (the time from QEMU's start to the first answer is the boot-to-ready time),
+# reports the board, installs a signed bundle onto main, and reboots into main on request
+# (QEMU runs with -no-reboot: the guest's reset ends it; the ACPI power button is the fallback).
+# Then the disk is read back on the host: main holds the image, the GRUB environment says main
+# with fresh attempts and no one-shot, the log is on the data partition.
+source "$(dirname "$0")/../lib.sh"
+
+OUT=${RECOVERY_OUT:-$ROOT/build/qemu-x86_64}
+N=/image/recovery
+MEMORY=${RECOVERY_BOOT_MEMORY:-512}
+READY_LIMIT=${RECOVERY_READY_LIMIT:-240}
+
+for c in qemu-system-x86_64 sfdisk mkfs.ext4 debugfs grub-editenv curl jq; do
+	command -v "$c" >/dev/null || { fail $N-boots "$c is missing: run scripts/install-deps"; exit 0; }
+done
+for f in recovery.squashfs vmlinuz initrd.img recovery.info; do
+	[ -s "$OUT/$f" ] || { fail $N-boots "$OUT/$f is missing: run make recovery"; exit 0; }
+done
+info() { sed -n "s/^$1=//p" "$OUT/recovery.info"; }
+COMPATIBLE=$(info compatible)
+CMDLINE=$(info cmdline)
+SIGNING_KEY=$(dirname "$(info key)")/dev.key.pem
+[ "$(info key)" = "$ROOT/build/keys/dev.pub.pem" ] && [ -s "$SIGNING_KEY" ] || {
+	skip $N-boots "the image trusts $(info key), not the development key build/keys/dev.pub.pem"
+	exit 0
+}
+
+# ---- the disk ----
+
+mib_of() { echo $((($(size_of "$1") + (1 << 20) - 1) >> 20)); }
+mkdir -p "$T/boot/boot/grub" "$T/empty"
+grub-editenv "$T/boot/boot/grub/grubenv" create
+mkfs_ext4() { truncate -s "$2M" "$1" && mkfs.ext4 -q -F -L "$3" -d "$4" "$1"; }
+mkfs_ext4 "$T/p1" 16 boot "$T/boot" && mkfs_ext4 "$T/p4" 16 data "$T/empty" &&
+	truncate -s 64M "$T/p3" || { fail $N-boots "cannot make the partition images"; exit 0; }
+parts=("$T/p1" "$OUT/recovery.squashfs" "$T/p3" "$T/p4")
+table=$'label: dos\nunit: sectors\n'
+start=2048
+starts=()
+for p in "${parts[@]}"; do
+	sectors=$(($(mib_of "$p") * 2048))
+	table+="start=$start, size=$sectors, type=83"$'\n'
+	starts+=("$start")
+	start=$((start + sectors))
+done
+DISK=$T/disk.img
+truncate -s $((start * 512)) "$DISK"
+printf '%s' "$table" | sfdisk --quiet --no-reread --no-tell-kernel "$DISK" >/dev/null || { fail $N-boots "sfdisk failed"; exit 0; }
+for i in "${!parts[@]}"; do
+	dd if="${parts[$i]}" of="$DISK" bs=1M seek=$((starts[i] * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
+done
+# part N OUT: partition N's bytes (1-based) into OUT
+part() {
+	local i=$(($1 - 1))
+	dd if="$DISK" of="$2" bs=1M skip=$((starts[i] * 512)) count="$(size_of "${parts[$i]}")" \
+		iflag=skip_bytes,count_bytes status=none
+}
+
+# ---- the bundle: a small ext4 image for main, signed with the development key ----
+
+mkdir -p "$T/main/etc"
+echo "main version 2, installed by $N" >"$T/main/etc/lifeboat-test"
+mkfs_ext4 "$T/main.ext4" 8 main "$T/main" &&
+	"$LBB" create --key "$SIGNING_KEY" --compatible "$COMPATIBLE" --version 2 --image rootfs="$T/main.ext4" \
+		-o "$T/main.lifeboat" >/dev/null 2>"$T/bundle.err" || { fail $N-boots "bundle: $(cat "$T/bundle.err")"; exit 0; }
+
+# ---- boot ----
+
+port=$((20000 + RANDOM % 20000))
+while (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+URL=http://127.0.0.1:$port
+mkfifo "$T/monitor.in" "$T/monitor.out"
+CONSOLE=$T/console.log
+# The console of the last run stays in build/ for a look afterwards.
+trap 'tr -d "\r" <"$CONSOLE" >"$OUT/recovery-boot.console.log" 2>/dev/null; cleanup' EXIT
+t0=${EPOCHREALTIME/./}
+qemu-system-x86_64 -accel tcg -machine pc -m "$MEMORY" -smp 2 -nodefaults -no-user-config -display none \
+	-no-reboot -serial "file:$CONSOLE" -chardev pipe,id=mon,path="$T/monitor" -mon chardev=mon,mode=readline \
+	-kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$CMDLINE" \
+	-drive file="$DISK",format=raw,if=virtio \
+	-netdev user,id=n,hostfwd=tcp:127.0.0.1:$port-:80 -device virtio-net-pci,netdev=n \
+	>"$T/qemu.out" 2>&1 &
+QEMU=$!
+exec 7<>"$T/monitor.in" 8<>"$T/monitor.out" # read-write: opening never blocks
+console_tail() { tr -d '\r' <"$CONSOLE" 2>/dev/null | grep -av '^\s*$' | tail -n "${1:-5}" | cut -c1-160 | tr '\n' '|'; }
+
+ready=""
+while [ $((${EPOCHREALTIME/./} - t0)) -lt $((READY_LIMIT * 1000000)) ]; do
+	kill -0 $QEMU 2>/dev/null || break
+	if curl -sf --max-time 3 -o "$T/status.json" "$URL/api/status" 2>/dev/null; then
+		ready=$(awk -v d=$((${EPOCHREALTIME/./} - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')
+		break
+	fi
+	sleep 0.5
+done
+if [ -z "$ready" ]; then
+	if kill -0 $QEMU 2>/dev/null; then
+		fail $N-boots "no answer from /api/status within $READY_LIMIT s; console ($(size_of "$CONSOLE") bytes): $(console_tail 6) QEMU: $(tail -n 2 "$T/qemu.out" | tr '\n' ' ')"
+	else
+		fail $N-boots "QEMU ended: $(tail -n 2 "$T/qemu.out" | tr '\n' ' ') console: $(console_tail 6)"
+	fi
+	exit 0
+fi
+if [ "$(jq -r .state "$T/status.json")" = idle ]; then
+	pass "$N-boots # ready in $ready s"
+else
+	fail $N-boots "ready in $ready s, but /api/status says: $(head -c 300 "$T/status.json")"
+fi
+
+curl -sS --max-time 10 "$URL/api/info" >"$T/info.json" 2>&1
+got=$(jq -r '[.compatible, (.targets[0].path // "none"), (.keys | length | tostring)] | join(" ")' "$T/info.json" 2>/dev/null)
+if [ "$got" = "$COMPATIBLE /dev/vda3 1" ]; then pass $N-info; else
+	fail $N-info "expected '$COMPATIBLE /dev/vda3 1' (compatible, target, keys), got '$got': $(head -c 300 "$T/info.json")"; fi
+
+code=$(curl -sS --max-time 300 -o "$T/install.json" -w '%{http_code}' --upload-file "$T/main.lifeboat" -X POST \
+	-H 'Content-Type: application/octet-stream' "$URL/api/install" 2>"$T/curl.err")
+if [ "$code" = 200 ] && [ "$(jq -r .result "$T/install.json" 2>/dev/null)" = installed ]; then pass $N-install; else
+	fail $N-install "HTTP $code: $(head -c 300 "$T/install.json") $(cat "$T/curl.err")"; fi
+
+curl -sS --max-time 10 "$URL/api/status" >"$T/status.json" 2>&1
+got=$(jq -r '[.main.state, .main.version, .boot.order[0].slot, (.boot.order[0].attempts_left | tostring)] | join(" ")' \
+	"$T/status.json" 2>/dev/null)
+check $N-status-after-install test "$got" = "valid 2 main 3"
+curl -sS --max-time 10 "$URL/api/log" >"$T/log.txt" 2>&1
+check $N-log grep -q 'installed version 2' "$T/log.txt"
+
+# ---- reboot into main through the API; QEMU (-no-reboot) ends when the guest resets ----
+
+code=$(curl -sS --max-time 10 -o "$T/reboot.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+	-d '{"target":"main"}' "$URL/api/reboot" 2>&1)
+t1=$SECONDS
+while kill -0 $QEMU 2>/dev/null && [ $((SECONDS - t1)) -lt 60 ]; do sleep 0.5; done
+if [ "$code" = 202 ] && ! kill -0 $QEMU 2>/dev/null; then
+	pass "$N-reboot # QEMU ended $((SECONDS - t1)) s after the request"
+else
+	fail $N-reboot "HTTP $code $(head -c 200 "$T/reboot.json"); the VM is still running 60 s later; console: $(console_tail 3)"
+	# the ACPI power button instead (systemd-logind powers off; QEMU then exits)
+	echo system_powerdown >&7
+	t1=$SECONDS
+	while kill -0 $QEMU 2>/dev/null && [ $((SECONDS - t1)) -lt 60 ]; do sleep 0.5; done
+	kill $QEMU 2>/dev/null
+fi
+wait $QEMU 2>/dev/null
+exec 7>&- 8<&-
+
+# Units that failed on the way (systemd prints them on the console).
+failed=$(tr -d '\r' <"$CONSOLE" | sed -e 's/\x1b\[[0-9;]*m//g' -n -e 's/.*\[FAILED\] Failed to start \(.*\)\.$/\1/p' |
+	sort -u | paste -sd, -)
+check $N-no-failed-units test -z "$failed"
+[ -z "$failed" ] || echo "  failed units: $failed"
+
+# ---- the disk afterwards, read on the host ----
+
+part 3 "$T/main.after"
+check $N-main-written cmp -n "$(size_of "$T/main.ext4")" "$T/main.ext4" "$T/main.after"
+part 1 "$T/p1.after"
+debugfs -R "dump /boot/grub/grubenv $T/grubenv.after" "$T/p1.after" >/dev/null 2>&1
+got=$(grub-editenv "$T/grubenv.after" list 2>&1 | grep -E '^LB_(ORDER|main_LEFT|ONESHOT)=' | sort | paste -sd' ' -)
+check $N-boot-state test "$got" = "LB_ONESHOT= LB_ORDER=main recovery LB_main_LEFT=3"
+part 4 "$T/p4.after"
+check $N-log-on-data sh -c "debugfs -R 'cat /lifeboat/lifeboat.log' '$T/p4.after' 2>/dev/null | grep -q 'installed version 2'"
