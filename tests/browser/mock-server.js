@@ -95,6 +95,11 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			return drainThen(() => error(res, 415, 'unsupported-media-type', 'send the bundle as application/octet-stream'));
 		if (crossSite(req))
 			return drainThen(() => error(res, 403, 'cross-site', 'cross-site request refused: open the page at the device\'s address'));
+		// A previous upload whose connection is gone has ended, as on the device, where lighttpd
+		// signals the install program at once; only a live one makes this request "busy".
+		// (Chromium silently resends a POST whose connection was cut, right after the cut.)
+		if (RUNNING.has(mock.status.state) && mock.current && mock.current.req.socket.destroyed)
+			mock.current.lose();
 		if (RUNNING.has(mock.status.state))
 			return drainThen(() => error(res, 409, 'busy', 'another install is running (' + mock.status.message + '): wait for it'));
 
@@ -117,6 +122,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			if (meta && entry.bytes > meta.header) mock.status.main = { state: 'invalid' };
 			logLine('install: ' + message);
 		};
+		mock.current = { req, lose: () => connectionLost(true) };
 		setState('receiving', 'receiving a bundle', {
 			progress: { received: 0, bundle_size: total, written: 0, readback: 0, image_total: 0, percent: 0, mbps: 0, eta_seconds: 0 },
 			bundle: null,
