@@ -48,6 +48,14 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		},
 	};
 	mock.cutUploads = (fraction) => { mock.cutAt = fraction; mock.cuts = 0; };
+	// Between cases: an upload still running (Chromium resends a cut POST on its own, even after
+	// the case ended) is cut and recorded as lost, so that each case starts from an idle device.
+	mock.settle = () => {
+		if (mock.current && RUNNING.has(mock.status.state)) {
+			mock.current.lose();
+			mock.current.req.socket.destroy();
+		}
+	};
 	const logLine = (s) => mock.log.push(new Date().toISOString() + ' ' + s);
 
 	function setState(state, message, extra) {

@@ -344,6 +344,7 @@ async function main() {
 			['server-error', caseServerError], ['connection-lost', caseConnectionLost], ['no-javascript', caseNoScript]];
 		for (const [name, fn] of cases) {
 			let timer;
+			if (env.mock) env.mock.settle();
 			try {
 				const note = await Promise.race([fn(browser, env),
 					new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out after 90 s')), 90000); })]);
