@@ -105,21 +105,6 @@ uboot_env() {
 
 # ---- the watchdog a hung main arms ----
 
-# QEMU's i6300esb (PCI, works on virt) when the kernel has its driver (linux-image-arm64); else
-# the kernel's softdog module (the guest resets itself when its userspace hangs); else none, and
-# the host's time limit stands in for the reset. WATCHDOG_NOTE says which on the hang line.
-pick_watchdog() {
-	WATCHDOG='' WATCHDOG_ARGS='' WATCHDOG_QEMU=() WATCHDOG_NOTE=''
-	if [ -n "$(kernel_module_path i6300esb)" ]; then
-		WATCHDOG=i6300esb WATCHDOG_ARGS="heartbeat=2" WATCHDOG_QEMU=(-device i6300esb -action watchdog=reset)
-		WATCHDOG_NOTE="watchdog: QEMU i6300esb reset"
-	elif [ -n "$(kernel_module_path softdog)" ]; then
-		WATCHDOG=softdog WATCHDOG_ARGS="soft_margin=3"
-		WATCHDOG_NOTE="watchdog: the guest's softdog reset ($KERNEL_VERSION has no i6300esb driver)"
-	else
-		WATCHDOG_NOTE="no watchdog driver in $KERNEL_VERSION: the host's time limit killed QEMU as the reset"
-	fi
-}
 
 # ---- the disk ----
 
@@ -131,7 +116,7 @@ setup() {
 		{ echo "cannot get $BUSYBOX_PACKAGE"; return 1; }
 	boot_scr || { echo "mkimage failed"; return 1; }
 	uboot_env || { echo "cannot make the pflash environment"; return 1; }
-	pick_watchdog
+	pick_watchdog qemu-system-aarch64
 
 	# booti takes an uncompressed Image: a gzip-compressed vmlinuz is unpacked once.
 	SLOT_KERNEL=$KERNEL_IMAGE

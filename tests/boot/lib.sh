@@ -706,3 +706,27 @@ boot_suite() {
 	fi
 	[ "${BOOT_FAILED:-0}" -eq 0 ]
 }
+
+# ---- the watchdog a hung main arms ----
+
+# QEMU's i6300esb when the kernel has its driver; else the kernel's softdog module (the
+# guest resets itself when its userspace hangs); else none, and the host's time limit stands in
+# for the reset. WATCHDOG_NOTE says which on the hang scenario's line.
+# pick_watchdog QEMU_BINARY
+pick_watchdog() {
+	local reset=(-action watchdog=reset) # QEMU before 6.0: -watchdog-action reset
+	[[ $("$1" -help) == *$'\n-action '* ]] || reset=(-watchdog-action reset)
+	WATCHDOG='' WATCHDOG_ARGS='' WATCHDOG_QEMU=() WATCHDOG_NOTE=''
+	if [ -n "$(kernel_module_path i6300esb)" ]; then
+		WATCHDOG=i6300esb WATCHDOG_ARGS="heartbeat=2" WATCHDOG_QEMU=(-device i6300esb "${reset[@]}")
+		WATCHDOG_NOTE="watchdog: QEMU i6300esb reset"
+	elif [ "$(kernel_config I6300ESB_WDT)" = y ]; then # its default heartbeat: 30 s
+		WATCHDOG=i6300esb WATCHDOG_QEMU=(-device i6300esb "${reset[@]}")
+		WATCHDOG_NOTE="watchdog: QEMU i6300esb reset"
+	elif [ -n "$(kernel_module_path softdog)" ]; then
+		WATCHDOG=softdog WATCHDOG_ARGS="soft_margin=3"
+		WATCHDOG_NOTE="watchdog: the guest's softdog reset ($KERNEL_VERSION has no i6300esb driver)"
+	else
+		WATCHDOG_NOTE="no watchdog driver in $KERNEL_VERSION: the host's time limit killed QEMU as the reset"
+	fi
+}
