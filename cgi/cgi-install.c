@@ -208,27 +208,21 @@ int main(void)
 	}
 
 	struct lb_target_spec specs[LB_IMAGES_MAX];
-	unsigned spec_count = lb_config_target_specs(&cfg, specs);
 	struct lb_boot boot;
 	bool boot_configured = false;
 	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0) {
+		lb_keyring_free(keys);
 		cgi_error_from(&err, "untouched");
 		return 0;
 	}
 	struct lb_install_options opt = {
 		.keyring = keys,
-		.allow_unsigned = cfg.allow_unsigned,
-		.compatible = cfg.compatible[0] ? cfg.compatible : NULL,
-		.targets = specs,
-		.target_count = spec_count,
-		.readback = cfg.readback,
 		.progress = on_progress,
 		.userdata = &s,
 		.cancel = &cancel_requested,
 		.before_write = before_write,
-		.boot = boot_configured ? &boot : NULL,
-		.boot_slot = cfg.boot_slot,
 	};
+	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
 	r = lb_install(&in, &opt, &res, &err);
 	lb_keyring_free(keys);

@@ -113,7 +113,6 @@ static int verb_install(int argc, char **argv)
 		return tool_fail(program, &key_err, json, "untouched");
 
 	struct lb_target_spec specs[LB_IMAGES_MAX];
-	unsigned spec_count = lb_config_target_specs(&cfg, specs);
 	struct lb_boot boot;
 	bool boot_configured;
 	if (lb_config_boot(&cfg, &boot, &boot_configured, &err) < 0) {
@@ -135,17 +134,11 @@ static int verb_install(int argc, char **argv)
 	tool_progress_init(&tp, json);
 	struct lb_install_options opt = {
 		.keyring = keys,
-		.allow_unsigned = cfg.allow_unsigned,
-		.compatible = cfg.compatible[0] ? cfg.compatible : NULL,
-		.targets = specs,
-		.target_count = spec_count,
-		.readback = cfg.readback,
 		.threads = threads,
 		.progress = tool_progress_update,
 		.userdata = &tp,
-		.boot = boot_configured ? &boot : NULL,
-		.boot_slot = cfg.boot_slot,
 	};
+	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
 	int r = lb_install(&in, &opt, &res, &err);
 	tool_progress_finish(&tp);

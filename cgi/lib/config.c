@@ -150,9 +150,16 @@ int lb_config_boot(const struct lb_config *c, struct lb_boot *ret, bool *ret_con
 	return lb_boot_open(ret, c->boot_backend, c->boot_env, c->boot_attempts, err);
 }
 
-unsigned lb_config_target_specs(const struct lb_config *c, struct lb_target_spec ret[LB_IMAGES_MAX])
+void lb_config_install_options(const struct lb_config *c, struct lb_target_spec specs[LB_IMAGES_MAX],
+			       const struct lb_boot *boot, struct lb_install_options *ret)
 {
 	for (unsigned i = 0; i < c->target_count; i++)
-		ret[i] = (struct lb_target_spec){.role = c->target_role[i], .path = c->target_path[i]};
-	return c->target_count;
+		specs[i] = (struct lb_target_spec){.role = c->target_role[i], .path = c->target_path[i]};
+	ret->allow_unsigned = c->allow_unsigned;
+	ret->compatible = c->compatible[0] ? c->compatible : NULL;
+	ret->targets = specs;
+	ret->target_count = c->target_count;
+	ret->readback = c->readback;
+	ret->boot = boot;
+	ret->boot_slot = c->boot_slot;
 }

@@ -41,8 +41,11 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 /* Loads the file named by $LIFEBOAT_CONFIG, or the default path: what the CGI programs use. */
 int lb_config_load_for_service(struct lb_config *c, struct lb_error *err);
 
-/* The configured targets as the installer takes them (pointing into `c`); returns the count. */
-unsigned lb_config_target_specs(const struct lb_config *c, struct lb_target_spec ret[LB_IMAGES_MAX]);
+/* Fills what the configuration decides in an install's options: board, unsigned policy,
+ * read-back, the targets (written into `specs`, pointing into `c`), boot control (`boot`, NULL:
+ * none) and its slot. The caller adds the keyring, progress reporting and the rest. */
+void lb_config_install_options(const struct lb_config *c, struct lb_target_spec specs[LB_IMAGES_MAX],
+			       const struct lb_boot *boot, struct lb_install_options *ret);
 
 /* Opens the configured boot control. `*ret_configured` is false (and `ret` untouched) when no
  * boot-backend is set: then nothing changes boot state. */
