@@ -6,6 +6,7 @@
 #   make recovery [BOARD=qemu-x86_64] [KEY=public.pem]   the recovery image in build/BOARD/
 #   make recovery-repro-check   the recovery built twice from scratch: identical? (minutes)
 #   make test-image  only the recovery image's tests (contents, reproducible packing, QEMU boot)
+#   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64]   the whole card: build/BOARD/sdcard.img
 #   make demo     build a sample bundle and install it onto a file-backed target
 #   make bench    throughput and memory against baselines (not part of check)
 #   make fuzz     a timed libFuzzer run of every fuzz target
@@ -35,7 +36,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all check test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo clean format lint
+.PHONY: all check sdcard test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
@@ -112,6 +113,12 @@ $(B)/$(BOARD)/recovery.squashfs: $(RECOVERY_INPUTS)
 recovery: $(B)/$(BOARD)/recovery.squashfs
 recovery-repro-check: all
 	@rootfs/build --board $(BOARD) --build-dir $(B) --repro-check $(if $(KEY),--key $(KEY))
+
+# The whole card (scripts/make-sdcard, docs/sdcard.md): boot selection, the recovery, main from
+# MAIN= (a bundle, or an image that is packed into one with the development key), data.
+sdcard: all recovery
+	@test -n "$(MAIN)" || { echo "make sdcard: say MAIN=image-or-bundle (the system main starts with)"; exit 2; }
+	@scripts/make-sdcard --board $(BOARD) --build-dir $(B) --main "$(MAIN)" $(SDCARD_ARGS)
 
 # tests/image/*.sh: the image's contents, its packing reproduced, a boot in QEMU (about a minute).
 test-image: recovery

@@ -10,6 +10,7 @@
 # $BOOT_CACHE (build/boot-test/); everything else lives under $T and goes with the test. This
 # is not a test itself: tests/run skips it.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/disk.sh"
 
 # BOOT_KEEP=1 keeps $T (disk images, console logs) for a look afterwards.
 [ -n "${BOOT_KEEP:-}" ] && trap 'echo "# kept $T" >&2' EXIT
@@ -293,72 +294,7 @@ slot_config() {
 
 # ---- file systems and disks ----
 
-# ext4_image OUT MIB DIR [LABEL]: an ext4 file system of MIB MiB holding DIR, made without
-# mounting.
-ext4_image() {
-	rm -f "$1" && truncate -s "$2M" "$1" && mkfs.ext4 -q -F -L "${4:-}" -d "$3" "$1" >/dev/null
-}
-
-# disk_build OUT PART...: an MBR disk from partition images, one "FILE" or "FILE:TYPE" each
-# (sfdisk type, default 83), 1 MiB aligned, the first at 1 MiB (room for a boot loader behind
-# the MBR). Each partition is its image's size rounded up to whole MiB.
-disk_build() {
-	local out=$1 spec file type start=2048 sectors table
-	shift
-	table="label: dos"$'\n'"label-id: 0x4c424f54"$'\n'"unit: sectors"$'\n'
-	local files=() starts=()
-	for spec; do
-		file=${spec%%:*}
-		type=83
-		[ "$spec" != "$file" ] && type=${spec#*:}
-		sectors=$((($(size_of "$file") + (1 << 20) - 1) / (1 << 20) * 2048))
-		table+="start=$start, size=$sectors, type=$type"$'\n'
-		files+=("$file")
-		starts+=("$start")
-		start=$((start + sectors))
-	done
-	rm -f "$out" && truncate -s $((start * 512)) "$out" || return 1
-	printf '%s' "$table" | sfdisk --quiet --no-reread --no-tell-kernel "$out" >/dev/null || return 1
-	local i
-	for i in "${!files[@]}"; do
-		dd if="${files[$i]}" of="$out" bs=1M seek=$((starts[i] * 512)) oflag=seek_bytes conv=notrunc,sparse \
-			status=none || return 1
-	done
-}
-
-# part_geometry DISK N: "START_BYTES SIZE_BYTES" of partition N.
-part_geometry() {
-	sfdisk --dump "$1" 2>/dev/null | awk -v n="$2" '
-		/ : start=/ { i++; if (i == n) { gsub(/[=,]/, " "); for (f = 1; f <= NF; f++) {
-			if ($f == "start") s = $(f + 1); if ($f == "size") z = $(f + 1) }
-			print s * 512, z * 512; exit } }'
-}
-
-# part_extract DISK N OUT: partition N's bytes into OUT.
-part_extract() {
-	local start size
-	read -r start size < <(part_geometry "$1" "$2") || return 1
-	dd if="$1" of="$3" bs=1M skip="$start" count="$size" iflag=skip_bytes,count_bytes status=none
-}
-
-# part_write DISK N IMAGE: IMAGE over the start of partition N (the rest is left as it was).
-part_write() {
-	local start size
-	read -r start size < <(part_geometry "$1" "$2") || return 1
-	if [ "$(size_of "$3")" -gt "$size" ]; then
-		echo "part_write: $3 is larger than partition $2 ($size bytes)" >&2
-		return 1
-	fi
-	dd if="$3" of="$1" bs=1M seek="$start" oflag=seek_bytes conv=notrunc status=none
-}
-
-# part_digest DISK N: the SHA-256 of partition N, as hex.
-part_digest() {
-	local start size
-	read -r start size < <(part_geometry "$1" "$2") || return 1
-	dd if="$1" bs=1M skip="$start" count="$size" iflag=skip_bytes,count_bytes status=none |
-		openssl dgst -sha256 -r | cut -c1-64
-}
+# ext4_image, disk_build, part_geometry, part_extract, part_write, part_digest: scripts/lib/disk.sh
 
 # part_cat DISK N PATH: a file from partition N (ext2/3/4 through debugfs, FAT through mtools),
 # read from a copy of the partition: nothing is mounted.

@@ -17,7 +17,6 @@ source "$(dirname "$0")/lib.sh"
 
 KERNEL_PACKAGE=${X86_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
-GRUB_DIR=/usr/lib/grub/i386-pc
 ATTEMPTS=3     # boot-attempts: what an install and mark-good give main
 LIMIT=90       # seconds one boot attempt may take before the host kills QEMU
 HANG_LIMIT=30  # the same for a hung main when nothing in the guest can reset it
@@ -30,8 +29,8 @@ if ! need qemu-system-x86_64 grub-mkimage grub-editenv sfdisk mkfs.ext4 debugfs 
 	skip /boot/x86 "$MISSING is not installed (scripts/install-deps)"
 	exit 0
 fi
-if [ ! -f "$GRUB_DIR/boot.img" ]; then
-	skip /boot/x86 "no $GRUB_DIR (grub-pc-bin)"
+if [ ! -f "$GRUB_PC_DIR/boot.img" ]; then
+	skip /boot/x86 "no $GRUB_PC_DIR (grub-pc-bin)"
 	exit 0
 fi
 if [[ $(ldd "$BUSYBOX" 2>&1) != *"not a dynamic executable"* ]]; then
@@ -42,34 +41,15 @@ fi
 
 # ---- GRUB ----
 
-# The GRUB core image: the modules grub.cfg needs, the boot partition as prefix, and an
-# embedded first config that puts GRUB's console on the serial port, where the test reads it.
-GRUB_MODULES="biosdisk part_msdos ext2 normal configfile test echo linux boot loadenv sleep reboot halt eval serial terminal"
+# The card's GRUB core image (scripts/lib/disk.sh), made once per GRUB version.
 grub_core() {
 	local out=$BOOT_CACHE/grub-i386-pc-core.img key
-	printf 'serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n' >"$T/grub-early.cfg"
-	key="$(grub-mkimage --version) | $GRUB_MODULES | $(cat "$T/grub-early.cfg")"
+	key="$(grub-mkimage --version) | $GRUB_PC_MODULES | $(declare -f grub_pc_core | sha256sum)"
 	if ! cached "$key" "$out"; then
-		grub-mkimage -O i386-pc -d "$GRUB_DIR" -o "$out" -p '(hd0,msdos1)/boot/grub' -c "$T/grub-early.cfg" \
-			$GRUB_MODULES || return 1
+		grub_pc_core "$out" '(hd0,msdos1)/boot/grub' || return 1
 		cached_done "$key" "$out"
 	fi
 	GRUB_CORE=$out
-}
-
-# GRUB into the disk as grub-bios-setup embeds it: boot.img's code (the first 440 bytes; the
-# partition table stays) in the MBR and core.img from sector 1, in the gap before partition 1.
-# boot.img's default kernel sector (1) and core.img's default block list (from sector 2, as
-# many sectors as grub-mkimage wrote into it) are right for that place: nothing to patch.
-grub_install() {
-	local disk=$1 first
-	first=$(($(part_geometry "$disk" 1 | cut -d' ' -f1) / 512))
-	if [ $((($(size_of "$GRUB_CORE") + 511) / 512 + 1)) -gt "$first" ]; then
-		echo "core.img does not fit before sector $first" >&2
-		return 1
-	fi
-	dd if="$GRUB_DIR/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none &&
-		dd if="$GRUB_CORE" of="$disk" bs=512 seek=1 conv=notrunc status=none
 }
 
 # ---- the disk ----
@@ -100,22 +80,25 @@ setup() {
 
 	# p2 recovery, p4 data, an empty p3; p1 starts empty too: each scenario writes its boot state.
 	slots_build || return 1
-	rm -f "$T/p1.img" && truncate -s 8M "$T/p1.img" || return 1
+	RECOVERY_BOOT=$T/p2/boot
+	rm -f "$T/p1.img" && truncate -s 32M "$T/p1.img" || return 1
 	DISK=$T/disk.img
-	disk_build "$DISK" "$T/p1.img" "$T/p2.img" "$T/p3.img" "$T/p4.img" && grub_install "$DISK"
+	disk_build "$DISK" "$T/p1.img" "$T/p2.img" "$T/p3.img" "$T/p4.img" && grub_pc_install "$DISK" "$GRUB_CORE"
 }
 
-# set_state VAR=VALUE...: a fresh boot partition (p1): grub.cfg, the board file and a grubenv
-# made by grub-editenv holding these variables (none: an empty environment). mkfs.ext4 -d
+# set_state VAR=VALUE...: a fresh boot partition (p1): grub.cfg, the board file, the recovery's
+# kernel and initramfs (GRUB cannot read the recovery's zstd squashfs, so on the card they live
+# here) and a grubenv made by grub-editenv holding these variables (none: an empty environment). mkfs.ext4 -d
 # writes the grubenv's 1024 bytes as real blocks, which GRUB's save_env needs.
 set_state() {
 	local d=$T/p1
 	rm -rf "$d" && mkdir -p "$d/boot/grub" || return 1
 	cp "$ROOT/overlay/boot/grub/grub.cfg" "$d/boot/grub/grub.cfg" &&
 		cp "$ROOT/overlay/boot/grub/lifeboat-board.cfg.example" "$d/boot/grub/lifeboat-board.cfg" &&
+		cp "$RECOVERY_BOOT/vmlinuz" "$RECOVERY_BOOT/initrd.img" "$d/boot/" &&
 		grub-editenv "$d/boot/grub/grubenv" create || return 1
 	[ $# -eq 0 ] || grub-editenv "$d/boot/grub/grubenv" set "$@" || return 1
-	ext4_image "$T/p1.img" 8 "$d" boot && part_write "$DISK" 1 "$T/p1.img"
+	ext4_image "$T/p1.img" 32 "$d" boot && part_write "$DISK" 1 "$T/p1.img"
 }
 
 # env_get VAR: VAR from the boot partition's grubenv, read back from the disk image

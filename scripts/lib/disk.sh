@@ -1,0 +1,118 @@
+# Disk images from partition images, made without mounting or loop devices: file systems in
+# files, an MBR partition table by sfdisk, partitions placed with dd, GRUB embedded behind the
+# MBR. Sourced by scripts/make-sdcard and by the real-boot tests (tests/boot/lib.sh), so that
+# the card the tests boot is assembled the way the card a user flashes is.
+#
+# Functions return non-zero on failure and print why on stderr; nothing here exits.
+
+# disk_size_of FILE: its size in bytes.
+disk_size_of() { stat -c %s "$1"; }
+
+# ext4_image OUT MIB DIR [LABEL]: an ext4 file system of MIB MiB holding DIR. With
+# SOURCE_DATE_EPOCH set, its times come from that (E2FSPROGS_FAKE_TIME), so that the same DIR
+# gives the same bytes together with a fixed UUID (EXT4_UUID, optional).
+ext4_image() {
+	local opts=(-q -F -L "${4:-}") env=()
+	[ -z "${EXT4_UUID:-}" ] || opts+=(-U "$EXT4_UUID" -E "hash_seed=$EXT4_UUID")
+	[ -z "${SOURCE_DATE_EPOCH:-}" ] || env=("E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH")
+	rm -f "$1" && truncate -s "$2M" "$1" && env "${env[@]}" mkfs.ext4 "${opts[@]}" -d "$3" "$1" >/dev/null
+}
+
+# disk_build OUT PART...: an MBR disk from partition images, one "FILE" or "FILE:TYPE" each
+# (sfdisk type, default 83), 1 MiB aligned, the first at 1 MiB (room for a boot loader behind
+# the MBR). Each partition is its image's size rounded up to whole MiB: pad an image with
+# `truncate` to give its partition room. DISK_ID (default 0x4c424f54, "LBOT") is the MBR's
+# disk identifier, so PARTUUIDs are DISK_ID-01 and so on.
+disk_build() {
+	local out=$1 spec file type start=2048 sectors table
+	shift
+	table="label: dos"$'\n'"label-id: ${DISK_ID:-0x4c424f54}"$'\n'"unit: sectors"$'\n'
+	local files=() starts=()
+	for spec; do
+		file=${spec%%:*}
+		type=83
+		[ "$spec" != "$file" ] && type=${spec#*:}
+		sectors=$((($(disk_size_of "$file") + (1 << 20) - 1) / (1 << 20) * 2048))
+		table+="start=$start, size=$sectors, type=$type"$'\n'
+		files+=("$file")
+		starts+=("$start")
+		start=$((start + sectors))
+	done
+	rm -f "$out" && truncate -s $((start * 512)) "$out" || return 1
+	printf '%s' "$table" | sfdisk --quiet --no-reread --no-tell-kernel "$out" >/dev/null || return 1
+	local i
+	for i in "${!files[@]}"; do
+		dd if="${files[$i]}" of="$out" bs=1M seek=$((starts[i] * 512)) oflag=seek_bytes conv=notrunc,sparse \
+			status=none || return 1
+	done
+}
+
+# part_geometry DISK N: "START_BYTES SIZE_BYTES" of partition N.
+part_geometry() {
+	sfdisk --dump "$1" 2>/dev/null | awk -v n="$2" '
+		/ : start=/ { i++; if (i == n) { gsub(/[=,]/, " "); for (f = 1; f <= NF; f++) {
+			if ($f == "start") s = $(f + 1); if ($f == "size") z = $(f + 1) }
+			print s * 512, z * 512; exit } }'
+}
+
+# part_extract DISK N OUT: partition N's bytes into OUT.
+part_extract() {
+	local start size
+	read -r start size < <(part_geometry "$1" "$2") || return 1
+	dd if="$1" of="$3" bs=1M skip="$start" count="$size" iflag=skip_bytes,count_bytes conv=sparse status=none
+}
+
+# part_write DISK N IMAGE: IMAGE over the start of partition N (the rest is left as it was).
+part_write() {
+	local start size
+	read -r start size < <(part_geometry "$1" "$2") || return 1
+	if [ "$(disk_size_of "$3")" -gt "$size" ]; then
+		echo "part_write: $3 is larger than partition $2 ($size bytes)" >&2
+		return 1
+	fi
+	dd if="$3" of="$1" bs=1M seek="$start" oflag=seek_bytes conv=notrunc status=none
+}
+
+# part_digest DISK N: the SHA-256 of partition N, as hex.
+part_digest() {
+	local start size
+	read -r start size < <(part_geometry "$1" "$2") || return 1
+	dd if="$1" bs=1M skip="$start" count="$size" iflag=skip_bytes,count_bytes status=none |
+		openssl dgst -sha256 -r | cut -c1-64
+}
+
+# ---- GRUB for BIOS (i386-pc) ----
+
+GRUB_PC_DIR=/usr/lib/grub/i386-pc
+# What overlay/boot/grub/grub.cfg uses, and what reads the boot partition and its environment.
+GRUB_PC_MODULES="biosdisk part_msdos ext2 normal configfile test echo linux boot loadenv sleep reboot halt eval serial terminal"
+
+# grub_pc_core OUT PREFIX: a GRUB core image with GRUB_PC_MODULES, PREFIX (e.g.
+# "(hd0,msdos1)/boot/grub") as its prefix, and a first config that puts GRUB's console on both
+# the screen and the first serial port (tests and headless boards read the serial one).
+grub_pc_core() {
+	local out=$1 prefix=$2 early
+	early=$(mktemp)
+	printf 'serial --unit=0 --speed=115200\nterminal_input console serial\nterminal_output console serial\n' >"$early"
+	# shellcheck disable=SC2086 # the module list is words
+	grub-mkimage -O i386-pc -d "$GRUB_PC_DIR" -o "$out" -p "$prefix" -c "$early" $GRUB_PC_MODULES
+	local rc=$?
+	rm -f "$early"
+	return $rc
+}
+
+# grub_pc_install DISK CORE: GRUB into the disk as grub-bios-setup embeds it: boot.img's code
+# (the first 440 bytes; the partition table stays) in the MBR and CORE from sector 1, in the gap
+# before partition 1. boot.img's default kernel sector (1) and core.img's default block list
+# (from sector 2, as many sectors as grub-mkimage wrote into it) are right for that place:
+# nothing to patch.
+grub_pc_install() {
+	local disk=$1 core=$2 first
+	first=$(($(part_geometry "$disk" 1 | cut -d' ' -f1) / 512))
+	if [ $((($(disk_size_of "$core") + 511) / 512 + 1)) -gt "$first" ]; then
+		echo "grub_pc_install: $core does not fit before sector $first" >&2
+		return 1
+	fi
+	dd if="$GRUB_PC_DIR/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none &&
+		dd if="$core" of="$disk" bs=512 seek=1 conv=notrunc status=none
+}
