@@ -7,7 +7,11 @@
 #   make recovery-repro-check   the recovery built twice from scratch: identical? (minutes)
 #   make test-image  only the recovery image's tests (contents, reproducible packing, QEMU boot)
 #   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64]   the whole card: build/BOARD/sdcard.img
-#   make demo     build a sample bundle and install it onto a file-backed target
+#   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, 10 power cuts
+#   make torture [K=100]   power cuts at random instants, K of them
+#   make demo     a virtual companion (QEMU) in its recovery, and an update to upload from a browser
+#   make demo-main    the same, booting main first
+#   make demo-core    the core alone: a sample bundle installed onto a file-backed target
 #   make bench    throughput and memory against baselines (not part of check)
 #   make fuzz     a timed libFuzzer run of every fuzz target
 
@@ -36,7 +40,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all check sdcard test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo clean format lint
+.PHONY: all check sdcard e2e torture test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo demo-main demo-core clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
@@ -99,7 +103,7 @@ $(B)/fuzz/%: fuzz/%.c fuzz/pieces.h $(LIB_SRC)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/test/%)
 FUZZ_REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz-replay/%)
 
-check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN) recovery
+check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN) recovery $(EXAMPLE_MAINS)
 	@tests/run
 
 # The recovery system (rootfs/build, docs/recovery-image.md): a read-only squashfs, its kernel and
@@ -120,6 +124,24 @@ sdcard: all recovery
 	@test -n "$(MAIN)" || { echo "make sdcard: say MAIN=image-or-bundle (the system main starts with)"; exit 2; }
 	@scripts/make-sdcard --board $(BOARD) --build-dir $(B) --main "$(MAIN)" $(SDCARD_ARGS)
 
+# The example main (scripts/build-example-main, docs/example-main.md): a Debian companion system
+# for the QEMU boards, at versions 1 and 2, and a version 3 whose kernel cannot be loaded.
+EXAMPLE_MAIN := $(B)/$(BOARD)/example-main
+EXAMPLE_MAIN_INPUTS := scripts/build-example-main $(wildcard scripts/companion/*) rootfs/boards/$(BOARD).conf \
+	$(B)/bin/lifeboat overlay/usr/sbin/lifeboat-reboot
+$(EXAMPLE_MAIN)-v%.ext4: $(EXAMPLE_MAIN_INPUTS)
+	@scripts/build-example-main --board $(BOARD) --build-dir $(B) --version $* --out $@
+$(EXAMPLE_MAIN)-v%-broken.ext4: $(EXAMPLE_MAIN_INPUTS)
+	@scripts/build-example-main --board $(BOARD) --build-dir $(B) --version $* --broken-kernel --out $@
+EXAMPLE_MAINS := $(EXAMPLE_MAIN)-v1.ext4 $(EXAMPLE_MAIN)-v2.ext4 $(EXAMPLE_MAIN)-v3-broken.ext4
+
+# tests/e2e/: the whole cycle in QEMU on a card from make-sdcard (cycle.sh, then torture.sh with
+# 10 power cuts); part of check. make torture: K power cuts alone.
+e2e: all recovery $(EXAMPLE_MAINS)
+	@tests/run e2e
+torture: all recovery $(EXAMPLE_MAINS)
+	@TORTURE_K=$(or $(K),100) tests/run tests/e2e/torture.sh
+
 # tests/image/*.sh: the image's contents, its packing reproduced, a boot in QEMU (about a minute).
 test-image: recovery
 	@tests/run image
@@ -138,8 +160,18 @@ fuzz: $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 bench: all
 	@bench/run
 
-demo: all
-	@scripts/demo
+# The demo installs what it needs first (a fresh machine), then builds, then runs.
+DEMO_NEEDS := all recovery $(EXAMPLE_MAIN)-v1.ext4 $(EXAMPLE_MAIN)-v2.ext4
+demo:
+	@scripts/install-deps
+	@$(MAKE) --no-print-directory $(DEMO_NEEDS)
+	@scripts/demo --boot recovery
+demo-main:
+	@scripts/install-deps
+	@$(MAKE) --no-print-directory $(DEMO_NEEDS)
+	@scripts/demo --boot main
+demo-core: all
+	@scripts/demo-core
 
 format:
 	clang-format -i cgi/*.c cgi/*.h cgi/lib/*.c cgi/lib/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c

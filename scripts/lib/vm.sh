@@ -1,0 +1,107 @@
+# A companion computer in QEMU (TCG) that boots a whole card image: the demo, the end-to-end test
+# and the power-cut torture drive it with these functions. The guest keeps running across its
+# own reboots (no -no-reboot): GRUB, the boot state and the fallbacks work as on a device.
+#
+#   vm_start DISK PORT       boot DISK; the host's 127.0.0.1:PORT reaches the guest's port 80
+#   vm_console_mark          an offset into the console log: later waits look after it only
+#   vm_wait_console RE S     wait up to S seconds for a console line matching RE (extended)
+#   vm_wait_http PATH S      wait up to S seconds for GET PATH to answer 2xx
+#   vm_type LINE             type LINE and Enter on the serial console (main's root shell)
+#   vm_kill                  SIGKILL: the power cut
+#   vm_stop                  ACPI power button, then SIGKILL after 30 s
+#
+# Set by vm_start: VM_PID, VM_URL (http://127.0.0.1:PORT), VM_CONSOLE (the serial console's
+# log, kept across restarts), VM_SERIAL (the TCP port QEMU's serial listens on, on 127.0.0.1).
+# Knobs: VM_MEMORY (MiB, default 512), VM_SMP (default 2), VM_DISPLAY (default none; "gtk" or
+# "vnc=:1" to see the kiosk on the VGA screen), VM_DIR (where logs go, default the disk's dir).
+
+vm_now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# vm_free_port: a TCP port on 127.0.0.1 that nothing listens on.
+vm_free_port() {
+	local port=$((20000 + RANDOM % 20000))
+	while (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	echo "$port"
+}
+
+vm_start() {
+	local disk=$1 port=$2 dir=${VM_DIR:-$(dirname "$1")}
+	VM_URL=http://127.0.0.1:$port
+	VM_CONSOLE=${VM_CONSOLE:-$dir/console.log}
+	VM_SERIAL=$(vm_free_port)
+	[ "$VM_SERIAL" != "$port" ] || VM_SERIAL=$((port + 1))
+	# The console log survives restarts (a power cut, then the next boot): one file per run.
+	echo "==== vm_start $(date -u +%FT%TZ) ====" >>"$VM_CONSOLE"
+	qemu-system-x86_64 -accel tcg -machine pc -m "${VM_MEMORY:-512}" -smp "${VM_SMP:-2}" -nodefaults \
+		-no-user-config -display "${VM_DISPLAY:-none}" -device VGA \
+		-chardev "socket,id=serial0,host=127.0.0.1,port=$VM_SERIAL,server=on,wait=off,logfile=$VM_CONSOLE,logappend=on" \
+		-serial chardev:serial0 \
+		-drive "file=$disk,format=raw,if=virtio,cache=writeback" \
+		-netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=net0 \
+		-device i6300esb -action watchdog=reset \
+		</dev/null >>"$dir/qemu.out" 2>&1 &
+	VM_PID=$!
+}
+
+vm_running() { [ -n "${VM_PID:-}" ] && kill -0 "$VM_PID" 2>/dev/null; }
+
+vm_console_mark() { stat -c %s "$VM_CONSOLE" 2>/dev/null || echo 0; }
+
+# vm_console_since MARK: the console after MARK, without carriage returns and terminal escapes.
+vm_console_since() {
+	tail -c +"$((${1:-0} + 1))" "$VM_CONSOLE" 2>/dev/null | sed 's/\r//g; s/\x1b\[[0-9;?]*[A-Za-z]//g'
+}
+
+# vm_wait_console REGEX SECONDS [MARK]: true once a console line after MARK (default: the start
+# of the log) matches; false when the time runs out or QEMU ends. The matching line is in
+# VM_MATCH.
+vm_wait_console() {
+	local re=$1 limit=$2 mark=${3:-0} t0
+	t0=$(vm_now_us)
+	while [ $(($(vm_now_us) - t0)) -lt $((limit * 1000000)) ]; do
+		VM_MATCH=$(vm_console_since "$mark" | grep -aE -m1 "$re")
+		[ -n "$VM_MATCH" ] && return 0
+		vm_running || return 1
+		sleep 0.5
+	done
+	return 1
+}
+
+# vm_wait_http PATH SECONDS: true once GET $VM_URL/PATH answers 2xx (body in VM_BODY).
+vm_wait_http() {
+	local path=$1 limit=$2 t0
+	t0=$(vm_now_us)
+	while [ $(($(vm_now_us) - t0)) -lt $((limit * 1000000)) ]; do
+		if VM_BODY=$(curl -sf --max-time 3 "$VM_URL$path" 2>/dev/null); then
+			return 0
+		fi
+		vm_running || return 1
+		sleep 0.5
+	done
+	return 1
+}
+
+# vm_type LINE: LINE and a newline into the serial console (connects, writes, disconnects).
+vm_type() {
+	exec {fd}<>"/dev/tcp/127.0.0.1/$VM_SERIAL" || return 1
+	printf '%s\r' "$1" >&"$fd"
+	sleep 0.2
+	exec {fd}>&-
+}
+
+vm_kill() {
+	vm_running && kill -KILL "$VM_PID" 2>/dev/null
+	wait "$VM_PID" 2>/dev/null
+	VM_PID=""
+}
+
+vm_stop() {
+	vm_running || return 0
+	kill -TERM "$VM_PID" 2>/dev/null
+	local i
+	for i in $(seq 1 60); do
+		vm_running || break
+		sleep 0.5
+	done
+	vm_kill
+}
