@@ -30,6 +30,7 @@ cleanup() {
 			case $kind in
 			mount) umount "$name" || umount -l "$name" ;;
 			dm) dmsetup remove --retry "$name" ;;
+			setro) blockdev --setrw "$name" ;;
 			loop) losetup -d "$name" ;;
 			esac >/dev/null 2>&1
 		done
@@ -78,6 +79,21 @@ loop_attach() {
 loop_detach() {
 	losetup -d "$1" && unregister loop "$1"
 }
+
+# loop_partitions DEV: the partition nodes DEVp1, DEVp2... of a loop device attached with -P.
+# The kernel may read no partition table itself (this host's has no MSDOS or EFI partition
+# support built in), so partx adds them from user space when they are missing; they go with
+# the loop device. Fails when DEVp1 does not appear.
+loop_partitions() {
+	[ -b "${1}p1" ] || partx --add "$1" 2>/dev/null
+	[ -b "${1}p1" ]
+}
+
+# writable_on_exit DEV: DEV is about to be made read-only (BLKROSET, blockdev --setro); cleanup
+# makes it writable again before detaching it. The flag belongs to the kernel's block device,
+# not to what is attached: a loop device keeps it after losetup -d, and the next test to attach
+# that loop device would find it read-only.
+writable_on_exit() { register setro "$1"; }
 
 # mount_at SOURCE DIR [mount options...]
 mount_at() {

@@ -92,6 +92,17 @@ fi
 truncate -s 8M "$T/ro"
 dev=$(loop_attach "$T/ro" -r)
 expect_error /install/target/readonly/device target-readonly untouched "$dev" <"$T/b"
+# Read-only in the kernel's block layer (BLKROSET), as the recovery's write protection leaves
+# its own partition (protect-recovery, 61-lifeboat-recovery-ro.rules): an installer pointed at
+# the recovery is refused before writing, and says what to look at.
+truncate -s 8M "$T/blkro"
+dev=$(loop_attach "$T/blkro") && writable_on_exit "$dev" && blockdev --setro "$dev"
+expect_error /install/target/readonly/blkroset target-readonly untouched "$dev" <"$T/b"
+if json_field message | grep -q "target $dev refuses writes.*read-only"; then
+	pass /install/target/readonly/message
+else
+	fail /install/target/readonly/message "the message does not say the device is read-only: $(json_field message)"
+fi
 dev=$(small_ext4 rofs 16) && mount_at "$dev" "$T/rofs" && head -c 6M /dev/urandom >"$T/rofs/target" &&
 	mount -o remount,ro "$T/rofs"
 expect_error /install/target/readonly/file-on-ro-mount target-readonly untouched "$T/rofs/target" <"$T/b"
