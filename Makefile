@@ -3,9 +3,9 @@
 #   make check    every test; ends with "N passed, N failed"
 #   make test-boot  only the real-boot tests (QEMU: GRUB and U-Boot boot selection, mark-good, fallbacks)
 #   make test-boot-arm64  only the aarch64 + U-Boot one (tests/boot/arm64-uboot.sh)
-#   make recovery [BOARD=qemu-x86_64] [KEY=public.pem]   the recovery image in build/BOARD/
+#   make recovery [BOARD=qemu-x86_64|qemu-arm64|rpi] [KEY=public.pem]   the recovery image in build/BOARD/
 #   make recovery-repro-check   the recovery built twice from scratch: identical? (minutes)
-#   make test-image  only the recovery image's tests (contents, reproducible packing, QEMU boot)
+#   make test-image [BOARD=...]  only the recovery image's tests (contents, reproducible packing, QEMU boot)
 #   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64]   the whole card: build/BOARD/sdcard.img
 #   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, 10 power cuts
 #   make torture [K=100]   power cuts at random instants, K of them
@@ -20,7 +20,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CPPFLAGS += -D_GNU_SOURCE -DLB_VERSION='"$(VERSION)"' -Icgi
-LDLIBS := -lzstd -lcrypto -lpthread
+LDLIBS := -lsquashfs -lzstd -lcrypto -lpthread
 
 B := build
 # `make Q=` shows every command.
@@ -107,16 +107,34 @@ check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN) recovery $(EXAMPLE_MAINS)
 	@tests/run
 
 # The recovery system (rootfs/build, docs/recovery-image.md): a read-only squashfs, its kernel and
-# initramfs in build/BOARD/. Needs root; the Debian bootstrap is cached in build/recovery-cache/.
+# initramfs in build/BOARD/, and for the U-Boot and Raspberry Pi boards the boot partition's files
+# in build/BOARD/boot/. Needs root; the Debian bootstrap is cached in build/recovery-cache/.
 BOARD ?= qemu-x86_64
-RECOVERY_INPUTS := rootfs/build rootfs/packages rootfs/boards/$(BOARD).conf $(wildcard rootfs/initramfs/*) \
-	$(shell find overlay -path overlay/boot -prune -o -type f -print) VERSION $(KEY) \
-	$(B)/bin/lifeboat $(B)/bin/lifeboat-kiosk $(B)/bin/lifeboat-bundle $(CGIS:%=$(B)/cgi-bin/%)
+# board_var NAME: the value of NAME= in the board file.
+board_var = $(shell sed -n 's/^$(1)=//p' rootfs/boards/$(BOARD).conf 2>/dev/null)
+RECOVERY_ARCH := $(call board_var,ARCH)
+RECOVERY_BOOT_BACKEND := $(call board_var,BOOT_BACKEND)
+# The device's programs: this build's for an amd64 board; for an arm64 board the same sources
+# cross-built into $(B)/arm64 (as the aarch64 boot test does). The sub-make runs every time and
+# is incremental: the image is remade only when a program changed.
+RECOVERY_PROGRAMS := $(if $(filter arm64,$(RECOVERY_ARCH)),$(B)/arm64,$(B))
+RECOVERY_DEVICE_FILES := $(RECOVERY_PROGRAMS)/bin/lifeboat $(RECOVERY_PROGRAMS)/bin/lifeboat-kiosk \
+	$(CGIS:%=$(RECOVERY_PROGRAMS)/cgi-bin/%)
+ifeq ($(RECOVERY_ARCH),arm64)
+$(RECOVERY_DEVICE_FILES) &: FORCE
+	@$(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar B=$(RECOVERY_PROGRAMS) $(RECOVERY_DEVICE_FILES)
+endif
+RECOVERY_BOOT_SOURCES := $(if $(filter uboot,$(RECOVERY_BOOT_BACKEND)),overlay/boot/u-boot/boot.cmd) \
+	$(if $(filter rpi,$(RECOVERY_BOOT_BACKEND)),$(wildcard overlay/boot/rpi/*))
+RECOVERY_INPUTS := rootfs/build rootfs/packages rootfs/boards/$(BOARD).conf $(wildcard rootfs/boards/*.sh) \
+	$(wildcard rootfs/initramfs/*) $(shell find overlay -path overlay/boot -prune -o -type f -print) \
+	$(RECOVERY_BOOT_SOURCES) VERSION $(KEY) $(RECOVERY_DEVICE_FILES) $(B)/bin/lifeboat-bundle
 $(B)/$(BOARD)/recovery.squashfs: $(RECOVERY_INPUTS)
-	@rootfs/build --board $(BOARD) --build-dir $(B) $(if $(KEY),--key $(KEY))
+	@rootfs/build --board $(BOARD) --build-dir $(B) --programs $(RECOVERY_PROGRAMS) $(if $(KEY),--key $(KEY))
 recovery: $(B)/$(BOARD)/recovery.squashfs
-recovery-repro-check: all
-	@rootfs/build --board $(BOARD) --build-dir $(B) --repro-check $(if $(KEY),--key $(KEY))
+recovery-repro-check: all $(RECOVERY_DEVICE_FILES)
+	@rootfs/build --board $(BOARD) --build-dir $(B) --programs $(RECOVERY_PROGRAMS) --repro-check $(if $(KEY),--key $(KEY))
+FORCE:
 
 # The whole card (scripts/make-sdcard, docs/sdcard.md): boot selection, the recovery, main from
 # MAIN= (a bundle, or an image that is packed into one with the development key), data.
@@ -144,7 +162,7 @@ torture: all recovery $(EXAMPLE_MAINS)
 
 # tests/image/*.sh: the image's contents, its packing reproduced, a boot in QEMU (about a minute).
 test-image: recovery
-	@tests/run image
+	@RECOVERY_BOARD=$(BOARD) tests/run image
 
 # tests/boot/*.sh: boot attempts in QEMU (TCG), a few minutes; part of check too. The aarch64
 # test cross-builds its own `lifeboat` into $(B)/arm64 (make CC=aarch64-linux-gnu-gcc B=...).

@@ -37,6 +37,7 @@ int cgi_status_for(enum lb_code code)
 	case LB_E_TRUNCATED:
 	case LB_E_CHUNK_CORRUPT:
 	case LB_E_TRAILING_DATA:
+	case LB_E_FILESYSTEM_INVALID:
 	case LB_E_USAGE:
 		return 400;
 	case LB_E_UNSIGNED:

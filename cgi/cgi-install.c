@@ -260,12 +260,20 @@ int main(void)
 	save(&s);
 	lb_log(cfg.log_file, program, "installed version %s (%llu bytes) and read it back", res.version,
 	       (unsigned long long)res.image_bytes);
+	for (unsigned i = 0; i < res.image_count; i++) {
+		char line[512];
+		lb_image_check_describe(&res.images[i], line, sizeof(line));
+		if (*line)
+			lb_log(cfg.log_file, program, "%s", line);
+	}
 
 	cgi_begin(200);
 	printf("{\"result\":\"installed\",\"version\":\"%s\",\"compatible\":\"%s\",\"image_bytes\":%llu,"
-	       "\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f}\n",
+	       "\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f,\"filesystems\":",
 	       res.version, res.compatible, (unsigned long long)res.image_bytes, (unsigned long long)res.bundle_size,
 	       cfg.readback ? "true" : "false", seconds);
+	lb_image_checks_json(res.images, res.image_count, stdout);
+	printf("}\n");
 	close(lock_fd);
 	return 0;
 }

@@ -1,4 +1,5 @@
 #include "kiosk-model.h"
+#include "lib/cmdline.h"
 #include "lib/io.h"
 #include "lib/macro.h"
 
@@ -10,35 +11,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-enum kiosk_reason kiosk_reason_parse(const char *cmdline, char *ret_word, size_t size)
-{
-	static const struct {
-		const char *word;
-		enum kiosk_reason reason;
-	} words[] = {
-	    {"requested", KIOSK_REASON_REQUESTED},
-	    {"attempts-exhausted", KIOSK_REASON_ATTEMPTS_EXHAUSTED},
-	    {"no-main", KIOSK_REASON_NO_MAIN},
-	};
-	static const char key[] = "lifeboat.reason=";
-	enum kiosk_reason reason = KIOSK_REASON_NONE;
-	if (size)
-		ret_word[0] = '\0';
-	/* the last one wins, as the kernel's own parameters do */
-	for (const char *p = cmdline; (p = strstr(p, key)); p++) {
-		if (p != cmdline && p[-1] != ' ' && p[-1] != '\t')
-			continue;
-		const char *v = p + strlen(key);
-		size_t n = strcspn(v, " \t\r\n");
-		snprintf(ret_word, size, "%.*s", (int)n, v);
-		reason = KIOSK_REASON_OTHER;
-		for (size_t i = 0; i < ELEMENTSOF(words); i++)
-			if (strlen(words[i].word) == n && !strncmp(v, words[i].word, n))
-				reason = words[i].reason;
-	}
-	return reason;
-}
 
 void kiosk_mdns_name(const char *hostname, char *ret, size_t size)
 {
@@ -185,10 +157,14 @@ void kiosk_model_gather(struct kiosk_model *m, const struct kiosk_sources *src)
 				sizeof(m->mdns_name));
 	gather_addresses(m);
 
-	_cleanup_free_ char *cmdline = NULL;
-	if (lb_read_file(src->cmdline_path ? src->cmdline_path : KIOSK_CMDLINE_DEFAULT, 16 << 10, &cmdline,
-			 NULL) == 0)
-		m->reason = kiosk_reason_parse(cmdline, m->reason_word, sizeof(m->reason_word));
+	_cleanup_free_ char *cmdline = lb_cmdline_read(src->cmdline_path ? src->cmdline_path : KIOSK_CMDLINE_DEFAULT);
+	if (cmdline)
+		m->reason = lb_boot_reason_parse(cmdline, m->reason_word, sizeof(m->reason_word));
+	char boot_id[40], log_dir[LB_CONFIG_VALUE_MAX];
+	lb_boot_id(boot_id, sizeof(boot_id));
+	lb_log_dir(src->cfg->log_file, log_dir, sizeof(log_dir));
+	lb_boot_failure_load(log_dir, boot_id, &m->last_failure);
+	lb_self_check_load(src->cfg->state_dir, &m->image_check);
 
 	gather_state(m, src->cfg->state_dir);
 	gather_boot(m, src);

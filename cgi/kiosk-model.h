@@ -1,11 +1,14 @@
 /* What the recovery kiosk shows, gathered from the system: the status file the install CGI
- * writes, the network addresses, why the recovery was booted (the kernel command line), the
- * boot state. Gathering is kept apart from drawing (kiosk-view.h), so that the screen can be
- * tested on models made up in a test. */
+ * writes, the network addresses, why the recovery was booted (the kernel command line) and the
+ * last failed boot kept in the log directory, the boot state, the recovery image's self-check.
+ * Gathering is kept apart from drawing (kiosk-view.h), so that the screen can be tested on
+ * models made up in a test. */
 #pragma once
 
+#include "lib/boot-reason.h"
 #include "lib/bootctl.h"
 #include "lib/config.h"
+#include "lib/self-check.h"
 #include "lib/state.h"
 
 #include <net/if.h>
@@ -16,15 +19,6 @@
 #define KIOSK_ADDRESSES_MAX 16
 #define KIOSK_HOSTNAME_MAX 64
 #define KIOSK_CMDLINE_DEFAULT "/proc/cmdline"
-
-/* lifeboat.reason= on the kernel command line, as the boot loader sets it (docs/boot.md). */
-enum kiosk_reason {
-	KIOSK_REASON_NONE,		 /* not given */
-	KIOSK_REASON_REQUESTED,		 /* requested */
-	KIOSK_REASON_ATTEMPTS_EXHAUSTED, /* attempts-exhausted */
-	KIOSK_REASON_NO_MAIN,		 /* no-main */
-	KIOSK_REASON_OTHER,		 /* a value this recovery does not know */
-};
 
 struct kiosk_address {
 	char interface[IF_NAMESIZE];
@@ -40,8 +34,10 @@ struct kiosk_model {
 	char mdns_name[KIOSK_HOSTNAME_MAX + 32]; /* "<hostname>-recovery.local" */
 	unsigned address_count;
 	struct kiosk_address addresses[KIOSK_ADDRESSES_MAX]; /* sorted: see kiosk_model_add_address() */
-	enum kiosk_reason reason;
-	char reason_word[32]; /* the value, for KIOSK_REASON_OTHER */
+	enum lb_boot_reason reason; /* lifeboat.reason= on the kernel command line (boot-reason.h) */
+	char reason_word[LB_BOOT_REASON_WORD_MAX]; /* the value, for LB_BOOT_REASON_OTHER */
+	struct lb_boot_failure last_failure;	   /* the last failed boot, kept in the log directory */
+	struct lb_self_check image_check;	   /* the recovery image's self-check this boot */
 
 	struct lb_state state; /* an install whose process died reads as failed */
 	int state_error;       /* negative errno when the status file could not be read */
@@ -70,9 +66,6 @@ struct kiosk_sources {
 /* Gathers everything anew. Sources that cannot be read leave their part empty, with the
  * error in the model: the kiosk always has something to show. */
 void kiosk_model_gather(struct kiosk_model *m, const struct kiosk_sources *src);
-
-/* lifeboat.reason=... from a kernel command line; the value goes to `ret_word`. */
-enum kiosk_reason kiosk_reason_parse(const char *cmdline, char *ret_word, size_t size);
 
 /* Adds an address (struct in_addr or struct in6_addr), keeping the list sorted as the kiosk
  * lists them (IPv4, then IPv6 with link-local ones last; by interface, then address) and free

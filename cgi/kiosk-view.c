@@ -101,19 +101,22 @@ static bool main_invalid(const struct kiosk_model *m)
 static void boot_reason(const struct kiosk_model *m, char *ret, size_t size)
 {
 	switch (m->reason) {
-	case KIOSK_REASON_REQUESTED:
+	case LB_BOOT_REASON_REQUESTED:
 		snprintf(ret, size, "Reboot into recovery was requested");
 		break;
-	case KIOSK_REASON_ATTEMPTS_EXHAUSTED:
+	case LB_BOOT_REASON_ATTEMPTS_EXHAUSTED:
 		snprintf(ret, size, "Main failed to boot %u times", m->boot_attempts);
 		break;
-	case KIOSK_REASON_NO_MAIN:
+	case LB_BOOT_REASON_NO_MAIN:
 		snprintf(ret, size, "No system installed in main yet");
 		break;
-	case KIOSK_REASON_OTHER:
+	case LB_BOOT_REASON_STATE_UNWRITABLE:
+		snprintf(ret, size, "The boot loader could not save main's boot attempt");
+		break;
+	case LB_BOOT_REASON_OTHER:
 		snprintf(ret, size, "The boot loader gave the reason \"%s\"", m->reason_word);
 		break;
-	case KIOSK_REASON_NONE:
+	case LB_BOOT_REASON_NONE:
 		snprintf(ret, size, "%s", "");
 		break;
 	}
@@ -134,6 +137,47 @@ void kiosk_view_reason(const struct kiosk_model *m, char *ret, size_t size, char
 			snprintf(ret_second, second_size, "%s", boot);
 	} else
 		snprintf(ret, size, "%s", boot);
+}
+
+static bool image_damaged(const struct kiosk_model *m)
+{
+	return m->image_check.result == LB_SELF_CHECK_MISMATCH;
+}
+
+void kiosk_view_image_check(const struct kiosk_model *m, char *ret, size_t size, bool *ret_bad)
+{
+	const struct lb_self_check *c = &m->image_check;
+	*ret_bad = c->result == LB_SELF_CHECK_MISMATCH || c->result == LB_SELF_CHECK_UNREADABLE;
+	switch (c->result) {
+	case LB_SELF_CHECK_OK:
+		snprintf(ret, size, "image intact (SHA-256 %.12s... as built)", c->sha256);
+		break;
+	case LB_SELF_CHECK_MISMATCH:
+		snprintf(ret, size, "%s", "Recovery image damaged: reflash the card");
+		break;
+	case LB_SELF_CHECK_UNKNOWN:
+		snprintf(ret, size, "%s", "image not verified: no SHA-256 recorded on the boot command line");
+		break;
+	case LB_SELF_CHECK_UNREADABLE:
+		snprintf(ret, size, "image could not be checked: %s", c->message);
+		break;
+	default:
+		snprintf(ret, size, "%s", "");
+		break;
+	}
+}
+
+void kiosk_view_last_failure(const struct kiosk_model *m, char *ret, size_t size)
+{
+	char when[64];
+	const struct lb_boot_failure *f = &m->last_failure;
+	/* this boot's failure is the reason shown already */
+	if (!f->known || f->this_boot) {
+		snprintf(ret, size, "%s", "");
+		return;
+	}
+	format_time(f->time, when, sizeof(when));
+	snprintf(ret, size, "Last failure: %s%s%s", lb_boot_reason_text(f->reason), *when ? ", " : "", when);
 }
 
 /* What the install is doing, as a technician would say it. */
@@ -307,16 +351,25 @@ static void big_text(struct canvas *c, struct kiosk_frame *f, const char *text, 
 
 static void section_why(struct canvas *c, const struct kiosk_model *m)
 {
-	char first[256], second[256];
+	char first[256], second[256], text[LB_ERROR_MESSAGE_MAX + 64];
+	bool bad;
 	kiosk_view_reason(m, first, sizeof(first), second, sizeof(second));
 	label(c, "WHY");
-	if (!*first) {
-		item(c, NULL, "No reason given by the boot loader", STYLE_DIM, 1);
-		return;
+	/* a damaged recovery comes before everything: whatever else happens, the card must go */
+	if (image_damaged(m)) {
+		kiosk_view_image_check(m, text, sizeof(text), &bad);
+		item(c, NULL, text, STYLE_BAD, 2);
 	}
-	item(c, NULL, first, main_invalid(m) ? STYLE_BAD : STYLE_STRONG, c->compact ? 1 : 2);
-	if (*second && !c->compact)
-		item(c, NULL, second, STYLE_TEXT, 2);
+	if (!*first)
+		item(c, NULL, "No reason given by the boot loader", STYLE_DIM, 1);
+	else {
+		item(c, NULL, first, main_invalid(m) ? STYLE_BAD : STYLE_STRONG, c->compact ? 1 : 2);
+		if (*second && !c->compact)
+			item(c, NULL, second, STYLE_TEXT, 2);
+	}
+	kiosk_view_last_failure(m, text, sizeof(text));
+	if (*text)
+		item(c, NULL, text, STYLE_BUSY, c->compact ? 1 : 2);
 }
 
 static void url_of(const struct kiosk_address *a, char *ret, size_t size)
@@ -475,6 +528,15 @@ static void section_system(struct canvas *c, const struct kiosk_model *m)
 		item(c, NULL, text, STYLE_BAD, 2);
 	} else
 		item(c, NULL, "none since the recovery started", STYLE_DIM, 1);
+
+	/* the self-check's one line; a damaged image is at the top of the screen instead */
+	if (m->image_check.result != LB_SELF_CHECK_NOT_RUN && !image_damaged(m)) {
+		bool bad;
+		label(c, "RECOVERY");
+		kiosk_view_image_check(m, text, sizeof(text), &bad);
+		item(c, NULL, text,
+		     bad ? STYLE_BAD : m->image_check.result == LB_SELF_CHECK_OK ? STYLE_GOOD : STYLE_DIM, 1);
+	}
 }
 
 static void header(struct kiosk_frame *f, const struct kiosk_model *m, const char *right)
@@ -683,6 +745,8 @@ void kiosk_view_status_line(const struct kiosk_model *m, char *ret, size_t size)
 	kiosk_style style;
 
 	snprintf(ret, size, "%s %s | ", title, m->version);
+	if (image_damaged(m))
+		append(ret, size, "RECOVERY IMAGE DAMAGED: reflash the card | ");
 	if (m->state_error < 0)
 		append(ret, size, "status unreadable: %s", strerror(-m->state_error));
 	else {
@@ -699,6 +763,9 @@ void kiosk_view_status_line(const struct kiosk_model *m, char *ret, size_t size)
 	kiosk_view_reason(m, first, sizeof(first), second, sizeof(second));
 	if (*first)
 		append(ret, size, " | why: %s%s%s", first, *second ? "; " : "", second);
+	kiosk_view_last_failure(m, text, sizeof(text));
+	if (*text)
+		append(ret, size, " | %s", text);
 	append(ret, size, " | open http://%s/", m->mdns_name);
 	for (unsigned i = 0; i < m->address_count; i++) {
 		url_of(&m->addresses[i], text, sizeof(text));

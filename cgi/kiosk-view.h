@@ -41,6 +41,14 @@ void kiosk_view_draw(const struct kiosk_model *m, const struct kiosk_ui *ui, str
 void kiosk_view_reason(const struct kiosk_model *m, char *ret, size_t size, char *ret_second,
 		       size_t second_size);
 
+/* The recovery image's self-check in one line ("" when it has not run); `ret_bad` when it is
+ * damaged or could not be read. */
+void kiosk_view_image_check(const struct kiosk_model *m, char *ret, size_t size, bool *ret_bad);
+
+/* "Last failure: main used up its boot attempts, 2026-11-27 10:00 UTC"
+ * for a failed boot kept from before this one; "" when there is none or it is this boot's. */
+void kiosk_view_last_failure(const struct kiosk_model *m, char *ret, size_t size);
+
 /* The state in one line, for terminals without cursor control: title, version, install state
  * and progress, main, the reason, the addresses. */
 void kiosk_view_status_line(const struct kiosk_model *m, char *ret, size_t size);

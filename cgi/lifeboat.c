@@ -1,17 +1,24 @@
 /* lifeboat: the device's command-line tool. A verb table over the core library. */
+#include "lib/boot-reason.h"
+#include "lib/cmdline.h"
 #include "lib/config.h"
 #include "lib/install.h"
 #include "lib/io.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/macro.h"
+#include "lib/self-check.h"
 #include "lib/version.h"
 #include "tool-output.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 static const char *program = "lifeboat";
 
@@ -147,16 +154,25 @@ static int verb_install(int argc, char **argv)
 		return tool_fail(program, &err, json, res.target_touched ? "invalid" : "untouched");
 
 	double seconds = tool_now() - tp.start;
-	if (json)
+	if (json) {
 		printf("{\"event\":\"result\",\"result\":\"installed\",\"version\":\"%s\",\"compatible\":\"%s\","
-		       "\"image_bytes\":%llu,\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f}\n",
+		       "\"image_bytes\":%llu,\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f,\"filesystems\":",
 		       res.version, res.compatible, (unsigned long long)res.image_bytes,
 		       (unsigned long long)res.bundle_size, cfg.readback ? "true" : "false", seconds);
-	else
-		printf("installed version %s (%s): %.1f MiB written and %s in %.1f s (%.0f MB/s)\n", res.version,
-		       res.compatible, (double)res.image_bytes / 1048576.0,
-		       cfg.readback ? "read back" : "verified (read-back skipped)", seconds,
-		       (double)res.image_bytes / seconds / 1e6);
+		lb_image_checks_json(res.images, res.image_count, stdout);
+		printf("}\n");
+		return 0;
+	}
+	printf("installed version %s (%s): %.1f MiB written and %s in %.1f s (%.0f MB/s)\n", res.version,
+	       res.compatible, (double)res.image_bytes / 1048576.0,
+	       cfg.readback ? "read back" : "verified (read-back skipped)", seconds,
+	       (double)res.image_bytes / seconds / 1e6);
+	for (unsigned i = 0; i < res.image_count; i++) {
+		char line[512];
+		lb_image_check_describe(&res.images[i], line, sizeof(line));
+		if (*line)
+			printf("%s\n", line);
+	}
 	return 0;
 }
 
@@ -208,13 +224,10 @@ static bool boot_setup(int argc, char **argv, const char *usage, struct lb_confi
  * which the boot loader sets; "" when absent. */
 static void booted_slot(char *ret, size_t size)
 {
-	_cleanup_free_ char *cmdline = NULL;
+	_cleanup_free_ char *cmdline = lb_cmdline_read(NULL);
 	ret[0] = '\0';
-	if (lb_read_file("/proc/cmdline", 4096, &cmdline, NULL) < 0)
-		return;
-	const char *p = strstr(cmdline, "lifeboat.slot=");
-	if (p)
-		snprintf(ret, size, "%.*s", (int)strcspn(p + 14, " \n"), p + 14);
+	if (cmdline)
+		lb_cmdline_value(cmdline, "lifeboat.slot", ret, size);
 }
 
 #define BOOT_OPTIONS "  --config FILE   configuration (default " LB_CONFIG_DEFAULT_PATH ")\n  --slot NAME     the main slot (default: boot-slot)\n"
@@ -345,12 +358,198 @@ static int verb_boot_handover(int argc, char **argv)
 	return 0;
 }
 
+/* The configuration for the recovery's boot-time verbs: the default file is optional there
+ * (development machines have none), a named one must exist. */
+static int load_config(const char *path, struct lb_config *cfg, bool json)
+{
+	struct lb_error err = {0};
+	lb_config_defaults(cfg);
+	if (lb_config_load(cfg, path ? path : LB_CONFIG_DEFAULT_PATH, path == NULL, &err) < 0)
+		return tool_fail(program, &err, json, NULL);
+	return 0;
+}
+
+static int verb_self_check(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'}, {"device", required_argument, NULL, 'd'},
+		{"expect", required_argument, NULL, 'e'}, {"cmdline", required_argument, NULL, 'k'},
+		{"json", no_argument, NULL, 'J'},         {"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *config_path = NULL;
+	struct lb_self_check_options opt = {0};
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'd':
+			opt.device = optarg;
+			break;
+		case 'e':
+			opt.expected = optarg;
+			break;
+		case 'k':
+			opt.cmdline_path = optarg;
+			break;
+		case 'J':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: %s self-check [OPTIONS]\n\n"
+			       "Checks that the recovery image is the one built: the SHA-256 of the squashfs's own\n"
+			       "bytes against the one recorded at build time. The result goes to the state directory\n"
+			       "(/api/status, the kiosk). Exit 0: ok, or no recorded hash; %d: damaged; %d: unreadable.\n\n"
+			       "  --config FILE    configuration (default %s; its state-dir)\n"
+			       "  --device DEV     the recovery's device (default: the one mounted at /, else root=)\n"
+			       "  --expect HEX     the recorded SHA-256 (default: lifeboat.sha256= of the command line)\n"
+			       "  --cmdline FILE   the kernel command line (default /proc/cmdline)\n"
+			       "  --json           the result as JSON on stdout\n",
+			       program, LB_E_RECOVERY_DAMAGED, LB_E_IO, LB_CONFIG_DEFAULT_PATH);
+			return 0;
+		default:
+			return LB_E_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error("self-check takes no arguments (%s)", argv[optind]);
+	struct lb_config cfg;
+	int r = load_config(config_path, &cfg, json);
+	if (r)
+		return r;
+
+	struct lb_self_check check;
+	lb_self_check_run(&opt, &check);
+	/* the state directory lives in /run and may not be there yet this early in the boot */
+	if (mkdir(cfg.state_dir, 0755) < 0 && errno != EEXIST)
+		fprintf(stderr, "%s: cannot make %s: %s\n", program, cfg.state_dir, strerror(errno));
+	else if ((r = lb_self_check_save(cfg.state_dir, &check)) < 0)
+		fprintf(stderr, "%s: cannot save the result in %s: %s\n", program, cfg.state_dir, strerror(-r));
+
+	if (json) {
+		lb_self_check_json(&check, stdout);
+		putchar('\n');
+	} else {
+		printf("recovery image: %s: %s (%.2f s)\n", lb_self_check_result_name(check.result), check.message,
+		       check.seconds);
+		if (check.sha256[0])
+			printf("  sha256   %s (%" PRIu64 " bytes)\n", check.sha256, check.hashed_bytes);
+		if (check.expected[0] && check.result != LB_SELF_CHECK_OK)
+			printf("  recorded %s\n", check.expected);
+	}
+	return check.result == LB_SELF_CHECK_MISMATCH	? LB_E_RECOVERY_DAMAGED
+	       : check.result == LB_SELF_CHECK_UNREADABLE ? LB_E_IO
+							  : 0;
+}
+
+static void print_time(int64_t t)
+{
+	char text[64];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (t > 0 && gmtime_r(&tt, &tm) && strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		printf("%s", text);
+	else
+		printf("an unknown time");
+}
+
+static int verb_boot_reason(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'}, {"record", no_argument, NULL, 'r'},
+		{"cmdline", required_argument, NULL, 'k'}, {"json", no_argument, NULL, 'J'},
+		{"help", no_argument, NULL, 'h'},          {0},
+	};
+	const char *config_path = NULL, *cmdline_path = NULL;
+	bool json = false, record = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'r':
+			record = true;
+			break;
+		case 'k':
+			cmdline_path = optarg;
+			break;
+		case 'J':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: %s boot-reason [OPTIONS]\n\n"
+			       "Shows why the boot loader started the recovery (lifeboat.reason=) and the last boot\n"
+			       "that was a failure, kept in the log directory (log-file's) across boots.\n\n"
+			       "  --config FILE    configuration (default %s)\n"
+			       "  --record         keep this boot's reason when it is a failure, and log it\n"
+			       "  --cmdline FILE   the kernel command line (default /proc/cmdline)\n"
+			       "  --json           as JSON on stdout\n",
+			       program, LB_CONFIG_DEFAULT_PATH);
+			return 0;
+		default:
+			return LB_E_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error("boot-reason takes no arguments (%s)", argv[optind]);
+	struct lb_config cfg;
+	int r = load_config(config_path, &cfg, json);
+	if (r)
+		return r;
+
+	_cleanup_free_ char *cmdline = lb_cmdline_read(cmdline_path);
+	char word[LB_BOOT_REASON_WORD_MAX], boot_id[40], dir[LB_CONFIG_VALUE_MAX];
+	lb_boot_reason_parse(cmdline ? cmdline : "", word, sizeof(word));
+	lb_boot_id(boot_id, sizeof(boot_id));
+	lb_log_dir(cfg.log_file, dir, sizeof(dir));
+	if (record) {
+		bool recorded;
+		r = lb_boot_failure_record(dir, cmdline ? cmdline : "", boot_id, (int64_t)time(NULL), &recorded);
+		if (r < 0) {
+			struct lb_error err = {0};
+			lb_error_set(&err, -r, LB_E_IO, "cannot keep the boot's failure in %s: %s", dir, strerror(-r));
+			return tool_fail(program, &err, json, NULL);
+		}
+		lb_log(cfg.log_file, "boot", "recovery started: %s%s%s%s", word[0] ? word : "no reason given",
+		       word[0] ? " (" : "", word[0] ? lb_boot_reason_text(word) : "", word[0] ? ")" : "");
+	}
+	struct lb_boot_failure failure;
+	if ((r = lb_boot_failure_load(dir, boot_id, &failure)) < 0) {
+		struct lb_error err = {0};
+		lb_error_set(&err, -r, LB_E_IO, "cannot read the kept failure in %s: %s", dir, strerror(-r));
+		return tool_fail(program, &err, json, NULL);
+	}
+	if (json) {
+		printf("{\"reason\":");
+		lb_json_string(stdout, word);
+		printf(",\"last_failure\":");
+		lb_boot_failure_json(&failure, stdout);
+		printf("}\n");
+		return 0;
+	}
+	printf("this boot:    %s (%s)\n", word[0] ? word : "none", lb_boot_reason_text(word));
+	if (!failure.known)
+		printf("last failure: none kept in %s\n", dir);
+	else {
+		printf("last failure: %s (%s) at ", failure.reason, lb_boot_reason_text(failure.reason));
+		print_time(failure.time);
+		printf("%s\n", failure.this_boot ? ", this boot" : "");
+	}
+	return 0;
+}
+
 static const struct tool_verb verbs[] = {
 	{"install", verb_install, "verify a bundle and write it onto its targets"},
 	{"status", verb_status, "show the boot state and what is running"},
 	{"mark-good", verb_mark_good, "tell the boot loader that this boot of main is healthy"},
 	{"reboot-recovery", verb_reboot_recovery, "reboot into the recovery once"},
 	{"boot-handover", verb_boot_handover, "(Raspberry Pi recovery) decide whether to try main now"},
+	{"self-check", verb_self_check, "(recovery) check the recovery image against its recorded hash"},
+	{"boot-reason", verb_boot_reason, "(recovery) why it was booted, and the last failed boot"},
 };
 
 int main(int argc, char **argv)

@@ -33,6 +33,8 @@ static const char *const code_names[_LB_CODE_MAX] = {
 	[LB_E_BUSY] = "busy",
 	[LB_E_CANCELLED] = "cancelled",
 	[LB_E_BOOT_STATE] = "boot-state",
+	[LB_E_FILESYSTEM_INVALID] = "filesystem-invalid",
+	[LB_E_RECOVERY_DAMAGED] = "recovery-damaged",
 };
 
 const char *lb_code_name(enum lb_code code)

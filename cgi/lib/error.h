@@ -37,6 +37,8 @@ enum lb_code {
 	LB_E_BUSY = 25,             /* another install is running */
 	LB_E_CANCELLED = 26,        /* the install was stopped from outside */
 	LB_E_BOOT_STATE = 27,       /* the boot loader's environment cannot be read or written */
+	LB_E_FILESYSTEM_INVALID = 28, /* an installed image's file system does not hold together */
+	LB_E_RECOVERY_DAMAGED = 29, /* the recovery image differs from the one recorded at build time */
 	_LB_CODE_MAX,
 };
 

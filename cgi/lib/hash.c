@@ -50,6 +50,19 @@ void lb_sha256_stream_free(struct lb_sha256_stream *s)
 	free(s);
 }
 
+struct lb_sha256_stream *lb_sha256_stream_dup(const struct lb_sha256_stream *s)
+{
+	struct lb_sha256_stream *copy = calloc(1, sizeof(*copy));
+	if (!copy)
+		return NULL;
+	copy->ctx = EVP_MD_CTX_new();
+	if (!copy->ctx || !EVP_MD_CTX_copy_ex(copy->ctx, s->ctx)) {
+		lb_sha256_stream_free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
 void lb_hex_encode(const uint8_t *data, size_t size, char *ret_hex)
 {
 	static const char digits[] = "0123456789abcdef";

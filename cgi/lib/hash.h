@@ -17,6 +17,9 @@ struct lb_sha256_stream *lb_sha256_stream_new(void);
 void lb_sha256_stream_update(struct lb_sha256_stream *s, const void *data, size_t size);
 void lb_sha256_stream_final(struct lb_sha256_stream *s, uint8_t ret_digest[LB_SHA256_SIZE]);
 void lb_sha256_stream_free(struct lb_sha256_stream *s);
+/* A copy of the stream's state: one prefix, two different endings hashed without reading the
+ * prefix twice. NULL when out of memory. */
+struct lb_sha256_stream *lb_sha256_stream_dup(const struct lb_sha256_stream *s);
 
 /* Writes 64 hex digits and a NUL. */
 void lb_hex_encode(const uint8_t *data, size_t size, char *ret_hex);

@@ -482,6 +482,23 @@ static int sync_targets(struct install *s, struct lb_error *err)
 	return 0;
 }
 
+/* The written images as file systems, after their bytes were proved: a squashfs built from a
+ * damaged tree is signed and hashed as faithfully as a good one, and would only fail at boot.
+ * This reads the target once more, through its buffered descriptor; what it reads is what the
+ * read-back already found on the medium. */
+static int check_filesystems(struct install *s, struct lb_install_result *ret, struct lb_error *err)
+{
+	const struct lb_manifest *m = &s->header.manifest;
+	for (unsigned i = 0; i < m->image_count; i++) {
+		int r = lb_image_check(s->targets[i].fd_buffered, m->images[i].size, m->images[i].role, &ret->images[i],
+				       err);
+		if (r < 0)
+			return r;
+		ret->image_count = i + 1;
+	}
+	return 0;
+}
+
 /* A dry run checks chunks in order on this thread, which also lets it check each image's
  * whole-image hash: the one field the streaming path has no ordered view for. */
 static int verify_in_order(struct install *s, struct pipeline *p, struct lb_error *err)
@@ -608,6 +625,9 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 			goto finish;
 		s.progress.readback = atomic_load(&p.readback);
 	}
+	/* still the read-back phase for the progress: it reads what was written once more */
+	if ((r = check_filesystems(&s, ret, err)) < 0)
+		goto finish;
 	if (opt->boot)
 		r = lb_boot_activate(opt->boot, opt->boot_slot, s.header.manifest.version, err);
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "error.h"
+#include "image-check.h"
 #include "input.h"
 #include "progress.h"
 #include "bootctl.h"
@@ -33,7 +34,8 @@ struct lb_install_options {
 	const atomic_bool *cancel;     /* set from outside to stop at the next chunk */
 	/* Boot control (NULL: none). The safety invariant lives here: `boot_slot` leaves the boot
 	 * order before the first byte is written, and comes back first, with fresh attempts, only
-	 * after every chunk was written and the read-back verified it. */
+	 * after every chunk was written, the read-back verified it, and every squashfs among the
+	 * images was found whole (image-check.h). */
 	const struct lb_boot *boot;
 	const char *boot_slot;
 	/* Called once the header is authenticated and every target checked, right before the first
@@ -47,6 +49,10 @@ struct lb_install_result {
 	char version[LB_TOKEN_MAX + 1];
 	uint64_t bundle_size;
 	uint64_t image_bytes;
+	/* After the read-back, each written image that is a squashfs was checked as a file system
+	 * (image-check.h); by image index, `image_count` of them. */
+	unsigned image_count;
+	struct lb_image_check images[LB_IMAGES_MAX];
 };
 
 /* Installs the bundle read from `in`. On failure `err` names the problem and `ret->target_touched`

@@ -137,8 +137,25 @@ static unsigned percent_of(uint64_t part, uint64_t whole)
 	return whole ? (unsigned)(part * 100 / whole) : 0;
 }
 
-void lb_state_json(const struct lb_state *s, const char *recovery_version, const struct lb_boot_state *boot,
-		   FILE *f)
+static void recovery_json(const struct lb_recovery_report *r, FILE *f)
+{
+	fprintf(f, ",\"recovery\":{\"version\":");
+	lb_json_string(f, r->version);
+	fprintf(f, ",\"boot_reason\":");
+	lb_json_string(f, r->boot_reason ? r->boot_reason : "");
+	if (r->last_failure) {
+		fprintf(f, ",\"last_failure\":");
+		lb_boot_failure_json(r->last_failure, f);
+	}
+	if (r->image) {
+		fprintf(f, ",\"image\":");
+		lb_self_check_json(r->image, f);
+	}
+	fputc('}', f);
+}
+
+void lb_state_json(const struct lb_state *s, const struct lb_recovery_report *recovery,
+		   const struct lb_boot_state *boot, FILE *f)
 {
 	/* Progress in percent follows the phase: bytes received while streaming, bytes checked
 	 * during the read-back. */
@@ -170,7 +187,8 @@ void lb_state_json(const struct lb_state *s, const char *recovery_version, const
 	fprintf(f, ",\"compatible\":");
 	lb_json_string(f, s->main_compatible);
 	fprintf(f, ",\"installed_at\":%" PRId64 "},\"recovery_version\":", s->main_installed_at);
-	lb_json_string(f, recovery_version);
+	lb_json_string(f, recovery->version);
+	recovery_json(recovery, f);
 	if (boot) {
 		fprintf(f, ",\"boot\":{\"order\":[");
 		for (unsigned i = 0; i < boot->order_count; i++)

@@ -4,10 +4,12 @@
  * HDMI kiosk reads it. This module also owns the install lock, which makes installs exclusive. */
 #pragma once
 
+#include "boot-reason.h"
 #include "bootctl.h"
 #include "error.h"
 #include "manifest.h"
 #include "progress.h"
+#include "self-check.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,10 +55,19 @@ int lb_state_load(const char *dir, struct lb_state *ret);
 /* Replaces the state file atomically (the `updated` time is set here). */
 int lb_state_save(const char *dir, struct lb_state *s);
 
+/* What /api/status says about the recovery itself, besides the install state. */
+struct lb_recovery_report {
+	const char *version;
+	const char *boot_reason;			   /* this boot's lifeboat.reason= word; NULL: none */
+	const struct lb_boot_failure *last_failure;	   /* NULL: not known here */
+	const struct lb_self_check *image;		   /* NULL: not known here */
+};
+
 /* Writes the state as the JSON object of GET /api/status; `boot` (NULL: no boot control) adds
- * the boot order and attempts left. */
-void lb_state_json(const struct lb_state *s, const char *recovery_version, const struct lb_boot_state *boot,
-		   FILE *f);
+ * the boot order and attempts left. The recovery's part is "recovery_version" and the object
+ * "recovery": {"version", "boot_reason", "last_failure", "image"}. */
+void lb_state_json(const struct lb_state *s, const struct lb_recovery_report *recovery,
+		   const struct lb_boot_state *boot, FILE *f);
 
 /* Fills what main holds from the boot state when the status file does not know it (it lives on
  * a tmpfs and starts empty at every boot of the recovery): a slot in the boot order holds the

@@ -314,6 +314,36 @@ async function caseNoScript(browser, env) {
 	await context.close();
 }
 
+// 6. The recovery itself: why it runs, a failed boot kept from before, a damaged image.
+async function caseRecoveryState(browser, env) {
+	if (!env.mock) return 'skipped: needs the mock server';
+	const status = env.mock.status;
+	status.recovery = {
+		version: status.recovery_version, boot_reason: 'requested',
+		last_failure: { reason: 'attempts-exhausted', text: 'main used up its boot attempts', time: 1764190000, this_boot: false },
+		image: { check: 'mismatch', device: '/dev/vda2', sha256: 'ab'.repeat(32), expected: 'cd'.repeat(32) },
+	};
+	try {
+		const { page, errors } = await openPage(browser, env.base);
+		const why = await text(page, '#boot-reason');
+		assert(why === 'a reboot into the recovery was requested. Last failure: main used up its boot attempts, 2025-11-26 20:46 UTC',
+			'#boot-reason says "' + why + '"');
+		const rec = await text(page, '#recovery-version');
+		assert(rec.includes('RECOVERY IMAGE DAMAGED: reflash the card') && rec.includes('ab'.repeat(32)) && rec.includes('cd'.repeat(32)),
+			'#recovery-version says "' + rec + '"');
+		assert((await page.getAttribute('#recovery-version', 'class')) === 'bad', 'the damaged image is not marked bad');
+		await shot(page, 'recovery-damaged.png');
+		status.recovery.image = { check: 'ok' };
+		status.recovery.last_failure.this_boot = true; /* this boot's: the reason says it already */
+		await page.waitForFunction(() => /image intact/.test(document.getElementById('recovery-version').textContent));
+		assert(!(await visible(page, '#last-failure')), 'this boot\'s failure is shown twice');
+		assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+		await page.context().close();
+	} finally {
+		delete status.recovery;
+	}
+}
+
 async function main() {
 	const setupProblem = !fs.existsSync(CHROMIUM) ? CHROMIUM + ' missing (scripts/install-deps installs chromium)'
 		: !fs.existsSync(LBB) ? LBB + ' missing (run make first)'
@@ -341,7 +371,8 @@ async function main() {
 		env.files = makeFiles(tmp, env.compatible);
 		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 		const cases = [['install', caseInstall], ['not-a-bundle', caseNotBundle],
-			['server-error', caseServerError], ['connection-lost', caseConnectionLost], ['no-javascript', caseNoScript]];
+			['server-error', caseServerError], ['connection-lost', caseConnectionLost], ['no-javascript', caseNoScript],
+			['recovery-state', caseRecoveryState]];
 		for (const [name, fn] of cases) {
 			let timer;
 			if (env.mock) env.mock.settle();

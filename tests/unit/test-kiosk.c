@@ -76,21 +76,21 @@ static bool has(const char *text, const char *needle)
 static void test_reason_parse(void)
 {
 	char word[32];
-	CHECK(kiosk_reason_parse("BOOT_IMAGE=/vmlinuz ro quiet lifeboat.reason=requested\n", word,
-				 sizeof(word)) == KIOSK_REASON_REQUESTED);
+	CHECK(lb_boot_reason_parse("BOOT_IMAGE=/vmlinuz ro quiet lifeboat.reason=requested\n", word,
+				 sizeof(word)) == LB_BOOT_REASON_REQUESTED);
 	CHECK(strcmp(word, "requested") == 0);
-	CHECK(kiosk_reason_parse("lifeboat.reason=attempts-exhausted", word, sizeof(word)) ==
-	      KIOSK_REASON_ATTEMPTS_EXHAUSTED);
-	CHECK(kiosk_reason_parse("ro lifeboat.reason=no-main quiet", word, sizeof(word)) ==
-	      KIOSK_REASON_NO_MAIN);
-	CHECK(kiosk_reason_parse("ro quiet", word, sizeof(word)) == KIOSK_REASON_NONE && !word[0]);
-	CHECK(kiosk_reason_parse("", word, sizeof(word)) == KIOSK_REASON_NONE);
+	CHECK(lb_boot_reason_parse("lifeboat.reason=attempts-exhausted", word, sizeof(word)) ==
+	      LB_BOOT_REASON_ATTEMPTS_EXHAUSTED);
+	CHECK(lb_boot_reason_parse("ro lifeboat.reason=no-main quiet", word, sizeof(word)) ==
+	      LB_BOOT_REASON_NO_MAIN);
+	CHECK(lb_boot_reason_parse("ro quiet", word, sizeof(word)) == LB_BOOT_REASON_NONE && !word[0]);
+	CHECK(lb_boot_reason_parse("", word, sizeof(word)) == LB_BOOT_REASON_NONE);
 	/* part of another parameter: not ours */
-	CHECK(kiosk_reason_parse("xlifeboat.reason=requested", word, sizeof(word)) == KIOSK_REASON_NONE);
+	CHECK(lb_boot_reason_parse("xlifeboat.reason=requested", word, sizeof(word)) == LB_BOOT_REASON_NONE);
 	/* the last one wins, as with the kernel's own parameters */
-	CHECK(kiosk_reason_parse("lifeboat.reason=no-main lifeboat.reason=requested", word, sizeof(word)) ==
-	      KIOSK_REASON_REQUESTED);
-	CHECK(kiosk_reason_parse("lifeboat.reason=requestedx", word, sizeof(word)) == KIOSK_REASON_OTHER);
+	CHECK(lb_boot_reason_parse("lifeboat.reason=no-main lifeboat.reason=requested", word, sizeof(word)) ==
+	      LB_BOOT_REASON_REQUESTED);
+	CHECK(lb_boot_reason_parse("lifeboat.reason=requestedx", word, sizeof(word)) == LB_BOOT_REASON_OTHER);
 	CHECK(strcmp(word, "requestedx") == 0);
 }
 
@@ -99,13 +99,13 @@ static void test_reason_wording(void)
 	struct kiosk_model m;
 	char first[256], second[256];
 	model_example(&m);
-	m.reason = KIOSK_REASON_ATTEMPTS_EXHAUSTED;
+	m.reason = LB_BOOT_REASON_ATTEMPTS_EXHAUSTED;
 	kiosk_view_reason(&m, first, sizeof(first), second, sizeof(second));
 	CHECK(strcmp(first, "Main failed to boot 3 times") == 0 && !second[0]);
-	m.reason = KIOSK_REASON_REQUESTED;
+	m.reason = LB_BOOT_REASON_REQUESTED;
 	kiosk_view_reason(&m, first, sizeof(first), second, sizeof(second));
 	CHECK(strcmp(first, "Reboot into recovery was requested") == 0);
-	m.reason = KIOSK_REASON_NO_MAIN;
+	m.reason = LB_BOOT_REASON_NO_MAIN;
 	kiosk_view_reason(&m, first, sizeof(first), second, sizeof(second));
 	CHECK(strcmp(first, "No system installed in main yet") == 0);
 	/* a failed install comes first, the boot loader's reason second */
@@ -114,7 +114,7 @@ static void test_reason_wording(void)
 	kiosk_view_reason(&m, first, sizeof(first), second, sizeof(second));
 	CHECK(strcmp(first, "The last install did not finish: main is not bootable") == 0);
 	CHECK(strcmp(second, "No system installed in main yet") == 0);
-	m.reason = KIOSK_REASON_NONE;
+	m.reason = LB_BOOT_REASON_NONE;
 	kiosk_view_reason(&m, first, sizeof(first), second, sizeof(second));
 	CHECK(strcmp(first, "The last install did not finish: main is not bootable") == 0 && !second[0]);
 }
@@ -191,7 +191,7 @@ static void test_view_idle(void)
 	struct kiosk_model m;
 	struct kiosk_ui ui = {0};
 	model_example(&m);
-	m.reason = KIOSK_REASON_REQUESTED;
+	m.reason = LB_BOOT_REASON_REQUESTED;
 	const char *s = screen(&m, &ui, 80, 25);
 	CHECK(has(s, "LIFEBOAT RECOVERY  0.1.0"));
 	CHECK(has(s, "Reboot into recovery was requested"));
@@ -288,6 +288,62 @@ static void test_view_sizes(void)
 	CHECK(has(s, "\u2580") && has(s, "\u2584"));
 	CHECK(has(s, "http://rov-recovery.local/"));
 	CHECK(!kiosk_view_fits(39, 25) && !kiosk_view_fits(80, 9) && kiosk_view_fits(40, 10));
+}
+
+static void test_view_recovery(void)
+{
+	struct kiosk_model m;
+	struct kiosk_ui ui = {0};
+	char line[2048];
+	model_example(&m);
+	m.reason = LB_BOOT_REASON_REQUESTED;
+	/* not checked (a development machine): no line at all */
+	const char *s = screen(&m, &ui, 80, 25);
+	CHECK(!has(s, "RECOVERY image") && !has(s, "SHA-256"));
+
+	/* intact: one line under the rest */
+	m.image_check.result = LB_SELF_CHECK_OK;
+	snprintf(m.image_check.sha256, sizeof(m.image_check.sha256), "%s",
+		 "5ca55c9195e0cb41dfb3c49a63c658ff79e85de3065f812ce8682f674323b47e");
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "RECOVERY image intact (SHA-256 5ca55c9195e0... as built)"));
+	m.image_check.result = LB_SELF_CHECK_UNKNOWN;
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "image not verified: no SHA-256 recorded"));
+
+	/* a failure kept from an earlier boot, under this boot's reason */
+	m.last_failure = (struct lb_boot_failure){.known = true, .time = 1764200000};
+	snprintf(m.last_failure.reason, sizeof(m.last_failure.reason), "attempts-exhausted");
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Reboot into recovery was requested"));
+	CHECK(has(s, "Last failure: main used up its boot attempts, 2025-11-26 23:33 UTC"));
+	kiosk_view_status_line(&m, line, sizeof(line));
+	CHECK(strstr(line, "| Last failure: main used up its boot attempts, 2025-11-26 23:33 UTC"));
+	/* this boot's failure is the reason shown already */
+	m.last_failure.this_boot = true;
+	m.reason = LB_BOOT_REASON_ATTEMPTS_EXHAUSTED;
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Main failed to boot 3 times") && !has(s, "Last failure"));
+	m.reason = LB_BOOT_REASON_STATE_UNWRITABLE;
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "The boot loader could not save main's boot attempt"));
+
+	/* damaged: first, in red, on every screen that has the full view, and in the plain line */
+	m.image_check.result = LB_SELF_CHECK_MISMATCH;
+	set_writing(&m);
+	for (unsigned w = 40; w <= 260; w += 11)
+		for (unsigned h = 10; h <= 90; h += 5) {
+			s = screen(&m, &ui, w, h);
+			CHECK(has(s, "Recovery image damaged:")); /* "reflash the card" may wrap */
+			CHECK(!has(s, "image intact"));
+		}
+	CHECK(has(screen(&m, &ui, 80, 25), "Recovery image damaged: reflash the card"));
+	kiosk_view_status_line(&m, line, sizeof(line));
+	CHECK(strstr(line, "LIFEBOAT RECOVERY 0.1.0 | RECOVERY IMAGE DAMAGED: reflash the card | "));
+	m.image_check.result = LB_SELF_CHECK_UNREADABLE;
+	snprintf(m.image_check.message, sizeof(m.image_check.message), "cannot open /dev/vda2: No such file");
+	s = screen(&m, &ui, 100, 40);
+	CHECK(has(s, "image could not be checked: cannot open /dev/vda2"));
 }
 
 static void test_view_many_addresses(void)
@@ -405,7 +461,7 @@ static void test_status_line(void)
 	char line[2048];
 	model_example(&m);
 	set_writing(&m);
-	m.reason = KIOSK_REASON_ATTEMPTS_EXHAUSTED;
+	m.reason = LB_BOOT_REASON_ATTEMPTS_EXHAUSTED;
 	kiosk_view_status_line(&m, line, sizeof(line));
 	CHECK(strstr(line, "LIFEBOAT RECOVERY 0.1.0"));
 	CHECK(strstr(
@@ -448,7 +504,7 @@ static void test_gather(void)
 	/* "writing" with nobody holding the lock: the install died */
 	write_status("writing");
 	kiosk_model_gather(&m, &src);
-	CHECK(m.reason == KIOSK_REASON_REQUESTED);
+	CHECK(m.reason == LB_BOOT_REASON_REQUESTED);
 	CHECK(m.state.state == LB_PHASE_FAILED && strstr(m.state.message, "stopped unexpectedly"));
 	CHECK(!m.install_running && !m.boot_configured);
 	struct stat st;
@@ -470,11 +526,23 @@ static void test_gather(void)
 	char why[600];
 	CHECK(!kiosk_model_main_bootable(&m, why, sizeof(why)));
 
+	/* the self-check's result and a failure kept in the log directory */
+	snprintf(cfg.log_file, sizeof(cfg.log_file), "%s/lifeboat.log", unit_dir);
+	struct lb_self_check check = {.result = LB_SELF_CHECK_OK, .time = 1};
+	CHECK(lb_self_check_save(unit_dir, &check) == 0);
+	f = fopen(unit_path(LB_BOOT_FAILURE_FILE), "w");
+	CHECK(f);
+	fputs("reason=no-main\ntime=1764200000\nboot_id=an-earlier-boot\n", f);
+	fclose(f);
+	kiosk_model_gather(&m, &src);
+	CHECK(m.image_check.result == LB_SELF_CHECK_OK);
+	CHECK(m.last_failure.known && !m.last_failure.this_boot && strcmp(m.last_failure.reason, "no-main") == 0);
+
 	/* a missing command line file: no reason, no failure */
 	src.cmdline_path = unit_path("missing");
 	src.mdns_name = "lifeboat.local";
 	kiosk_model_gather(&m, &src);
-	CHECK(m.reason == KIOSK_REASON_NONE && strcmp(m.mdns_name, "lifeboat.local") == 0);
+	CHECK(m.reason == LB_BOOT_REASON_NONE && strcmp(m.mdns_name, "lifeboat.local") == 0);
 }
 
 int main(void)
@@ -490,6 +558,7 @@ int main(void)
 	    {"/kiosk/view/writing", test_view_writing},
 	    {"/kiosk/view/done-and-failed", test_view_done_and_failed},
 	    {"/kiosk/view/sizes", test_view_sizes},
+	    {"/kiosk/view/recovery", test_view_recovery},
 	    {"/kiosk/view/many-addresses", test_view_many_addresses},
 	    {"/kiosk/view/log", test_view_log},
 	    {"/kiosk/view/status-line", test_status_line},

@@ -48,12 +48,29 @@ static void test_json(void)
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
-	lb_state_json(&s, "0.1.0", NULL, f);
+	struct lb_recovery_report recovery = {.version = "0.1.0"};
+	lb_state_json(&s, &recovery, NULL, f);
 	fclose(f);
 	CHECK(strstr(text, "\"state\":\"idle\"") != NULL);
 	CHECK(strstr(text, "quote \\\" and backslash \\\\") != NULL);
 	CHECK(strstr(text, "\"recovery_version\":\"0.1.0\"") != NULL);
+	CHECK(strstr(text, "\"recovery\":{\"version\":\"0.1.0\",\"boot_reason\":\"\"}") != NULL);
 	free(text);
+
+	/* the recovery's own part, with a failure kept from another boot and the image's check */
+	struct lb_boot_failure failure = {.known = true, .time = 1764190000, .reason = "attempts-exhausted"};
+	struct lb_self_check image = {.result = LB_SELF_CHECK_MISMATCH, .sha256 = "ab", .expected = "cd"};
+	recovery = (struct lb_recovery_report){.version = "0.1.0", .boot_reason = "requested",
+					       .last_failure = &failure, .image = &image};
+	f = open_memstream(&text, &size);
+	lb_state_json(&s, &recovery, NULL, f);
+	fclose(f);
+	bool ok = strstr(text, "\"recovery\":{\"version\":\"0.1.0\",\"boot_reason\":\"requested\",\"last_failure\":{"
+			       "\"reason\":\"attempts-exhausted\",\"text\":\"main used up its boot attempts\",\"time\":1764190000,"
+			       "\"this_boot\":false},\"image\":{\"check\":\"mismatch\",\"device\":\"\",\"sha256\":\"ab\",\"expected\":\"cd\",") &&
+		  strstr(text, "\"recovery_version\":\"0.1.0\"");
+	free(text);
+	CHECK(ok);
 }
 
 static void test_merge_boot(void)
