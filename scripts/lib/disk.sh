@@ -9,8 +9,10 @@
 disk_size_of() { stat -c %s "$1"; }
 
 # ext4_image OUT MIB DIR [LABEL]: an ext4 file system of MIB MiB holding DIR. With
-# SOURCE_DATE_EPOCH set, its times come from that (E2FSPROGS_FAKE_TIME), so that the same DIR
-# gives the same bytes together with a fixed UUID (EXT4_UUID, optional).
+# SOURCE_DATE_EPOCH set, the file system's own times come from it (E2FSPROGS_FAKE_TIME), and
+# EXT4_UUID fixes its UUID and hash seed; the files keep DIR's times, change times included
+# (mkfs.ext4 -d copies them), so byte-identical output also needs those fixed afterwards, as
+# scripts/build-example-main does with debugfs.
 ext4_image() {
 	local opts=(-q -F -L "${4:-}") env=()
 	[ -z "${EXT4_UUID:-}" ] || opts+=(-U "$EXT4_UUID" -E "hash_seed=$EXT4_UUID")

@@ -45,7 +45,7 @@ vm_start() {
 
 vm_running() { [ -n "${VM_PID:-}" ] && kill -0 "$VM_PID" 2>/dev/null; }
 
-vm_console_mark() { stat -c %s "$VM_CONSOLE" 2>/dev/null || echo 0; }
+vm_console_mark() { stat -c %s "${VM_CONSOLE:-}" 2>/dev/null || echo 0; }
 
 # vm_console_since MARK: the console after MARK, without carriage returns and terminal escapes.
 vm_console_since() {

@@ -85,8 +85,8 @@ failed=$(vm_console_since "$MARK" | grep -ac 'could not be loaded; rebooting')
 [ "$RECOVERY_REASON" = attempts-exhausted ] && [ "$failed" -eq 3 ] ||
 	{ WHY="reason '$RECOVERY_REASON' after $failed failed attempts (expected attempts-exhausted after 3)"; step_fail broken-main-falls-back; }
 status=$(curl -sS --max-time 10 "$VM_URL/api/status")
-why=$(jq -r '.boot.last_failure.reason // .boot.reason // empty' <<<"$status" 2>/dev/null)
-[ "$why" = attempts-exhausted ] || { WHY="/api/status does not say why: $(jq -c .boot <<<"$status")"; step_fail broken-main-falls-back; }
+why=$(jq -r '[.recovery.boot_reason, .recovery.last_failure.reason] | join(" ")' <<<"$status" 2>/dev/null)
+[ "$why" = "attempts-exhausted attempts-exhausted" ] || { WHY="/api/status does not say why: $(jq -c .recovery <<<"$status")"; step_fail broken-main-falls-back; }
 step_ok broken-main-falls-back "$t" "3 failed attempts, recovery with reason $RECOVERY_REASON, /api/status says $why"
 
 # 5. the user's data, read on the host with QEMU stopped

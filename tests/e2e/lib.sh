@@ -13,6 +13,7 @@ KEY=$ROOT/build/keys/dev.key.pem
 COMPATIBLE=$(sed -n 's/^compatible=//p' "$OUT/recovery.info" 2>/dev/null)
 BOOT_LIMIT=${E2E_BOOT_LIMIT:-240}   # seconds a boot may take under TCG before it counts as failed
 VM_DIR=$T
+VM_CONSOLE=$T/console.log
 # The consoles of the last run stay in build/e2e/ for a look afterwards.
 E2E_LOGS=$ROOT/build/e2e
 mkdir -p "$E2E_LOGS"
