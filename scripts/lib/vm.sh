@@ -91,7 +91,7 @@ vm_type() {
 
 vm_kill() {
 	vm_running && kill -KILL "$VM_PID" 2>/dev/null
-	wait "$VM_PID" 2>/dev/null
+	wait "$VM_PID" 2>/dev/null || true
 	VM_PID=""
 }
 
