@@ -66,12 +66,8 @@ int lb_boot_failure_load(const char *dir, const char *boot_id, struct lb_boot_fa
 		return 0;
 	if (r < 0)
 		return r;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, '=');
-		if (!v)
-			continue;
-		*v++ = '\0';
+	char *cursor = text, *line, *v;
+	while (lb_next_key_value(&cursor, &line, &v)) {
 		if (!strcmp(line, "reason"))
 			snprintf(ret->reason, sizeof(ret->reason), "%s", v);
 		else if (!strcmp(line, "time"))

@@ -126,3 +126,21 @@ int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_size
 		*ret_size = (size_t)n;
 	return 0;
 }
+
+bool lb_next_key_value(char **cursor, char **ret_key, char **ret_value)
+{
+	while (*cursor && **cursor) {
+		char *line = *cursor, *end = strchr(line, '\n');
+		if (end)
+			*end++ = '\0';
+		*cursor = end;
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		*ret_key = line;
+		*ret_value = eq + 1;
+		return true;
+	}
+	return false;
+}

@@ -1,6 +1,7 @@
 /* Plain file-descriptor I/O that finishes the job: loops over short reads and writes and EINTR. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,3 +23,8 @@ int lb_write_file_atomic(const char *path, const void *data, size_t size, mode_t
 
 /* Reads a whole small file (at most `max` bytes) into a NUL-terminated heap buffer. */
 int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
+
+/* The next "key=value" line of a text read with lb_read_file, split in place: `*cursor` starts
+ * at the text and moves on. Lines without '=' are skipped. False at the end of the text. The
+ * state files (state.c, self-check.c, boot-reason.c) are read with it. */
+bool lb_next_key_value(char **cursor, char **ret_key, char **ret_value);

@@ -259,12 +259,8 @@ int lb_self_check_load(const char *state_dir, struct lb_self_check *ret)
 		return 0;
 	if (r < 0)
 		return r;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, '=');
-		if (!v)
-			continue;
-		*v++ = '\0';
+	char *cursor = text, *line, *v;
+	while (lb_next_key_value(&cursor, &line, &v)) {
 		if (!strcmp(line, "check"))
 			ret->result = result_from_name(v);
 		else if (!strcmp(line, "device"))

@@ -49,12 +49,8 @@ int lb_state_load(const char *dir, struct lb_state *ret)
 		return r;
 
 	struct lb_state *s = ret;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, '=');
-		if (!v)
-			continue;
-		*v++ = '\0';
+	char *cursor = text, *line, *v;
+	while (lb_next_key_value(&cursor, &line, &v)) {
 #define TEXT(key, field)                                                                                     \
 	else if (!strcmp(line, key)) set_text(s->field, sizeof(s->field), v)
 #define U64(key, field) else if (!strcmp(line, key)) s->field = strtoull(v, NULL, 10)
