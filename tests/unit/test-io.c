@@ -41,8 +41,8 @@ static void test_file_roundtrip(void)
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"/io/key-value", test_key_value},
-		{"/io/file-roundtrip", test_file_roundtrip},
+	    {"/io/key-value", test_key_value},
+	    {"/io/file-roundtrip", test_file_roundtrip},
 	};
 	return unit_main(tests, sizeof(tests) / sizeof(tests[0]));
 }
