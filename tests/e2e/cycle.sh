@@ -6,7 +6,9 @@
 #      forwarded port;
 #   3. v2 uploaded with curl, installed and verified; POST /api/reboot {"target":"main"};
 #   4. main v2 boots and marks itself good; `lifeboat status` in main shows version 2;
-#   5. the user's files on the data partition are the same at the end as at the start;
+#   5. the user's files on the data partition are the same at the end as at the start; the
+#      recovery partition is byte-identical, and root in main cannot write it (udev made it
+#      read-only);
 #   6. v3, whose kernel cannot be loaded: main fails its attempts and the device is back in the
 #      recovery, whose /api/status says why.
 # Prints "ok /e2e/STEP # SECONDS s" per step; E2E_KEEP=1 keeps the disk ($T is printed).
@@ -32,6 +34,7 @@ e2e_bundle 2 "$OUT/example-main-v2.ext4" "$T/v2.lifeboat" && e2e_bundle 3 "$OUT/
 	{ fail $N/setup "cannot make the bundles"; exit 0; }
 e2e_card "$DISK" || { fail $N/setup "make-sdcard: $(tail -n 3 "$T/sdcard.log")"; exit 0; }
 DATA0=$(data_digest "$DISK")
+RECOVERY0=$(part_digest "$DISK" 2)
 step_ok setup "$t" "card $(($(disk_size_of "$DISK") >> 20)) MiB, bundles v2 $(($(disk_size_of "$T/v2.lifeboat") >> 20)) MiB, v3 $(($(disk_size_of "$T/v3.lifeboat") >> 20)) MiB"
 
 # 1. main v1
@@ -40,6 +43,11 @@ MARK=0
 vm_start "$DISK" "$(vm_free_port)"
 wait_main 1 "$MARK" || step_fail main-v1-boots
 step_ok main-v1-boots "$t" "main up in $MAIN_SECONDS s, marked good"
+
+# 5a. root in main cannot write the recovery partition: the udev rule set it read-only
+main_shell "blockdev --getro /dev/vda2; dd if=/dev/zero of=/dev/vda2 bs=4k count=1 oflag=direct conv=notrunc 2>&1 | grep -o 'Operation not permitted' | head -n 1" 30
+if [[ $VM_MATCH == *"1 Operation not permitted"* ]]; then pass "$N/recovery-read-only-in-main # blockdev --getro 1, dd refused"; else
+	fail "$N/recovery-read-only-in-main" "as root in main: ${VM_MATCH:-no answer}"; fi
 
 # 2. from main into the recovery
 t=$(vm_now_us)
@@ -94,3 +102,6 @@ vm_kill
 DATA1=$(data_digest "$DISK")
 if [ -n "$DATA0" ] && [ "$DATA0" = "$DATA1" ]; then pass "$N/data-untouched # ${DATA0:0:16}"; else
 	fail "$N/data-untouched" "the data partition's files changed: $DATA0 -> $DATA1"; fi
+RECOVERY1=$(part_digest "$DISK" 2)
+if [ -n "$RECOVERY0" ] && [ "$RECOVERY0" = "$RECOVERY1" ]; then pass "$N/recovery-unchanged # ${RECOVERY0:0:16}"; else
+	fail "$N/recovery-unchanged" "partition 2 changed: $RECOVERY0 -> $RECOVERY1"; fi
