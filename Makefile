@@ -145,7 +145,7 @@ sdcard: all recovery
 # The example main (scripts/build-example-main, docs/example-main.md): a Debian companion system
 # for the QEMU boards, at versions 1 and 2, and a version 3 whose kernel cannot be loaded.
 EXAMPLE_MAIN := $(B)/$(BOARD)/example-main
-EXAMPLE_MAIN_INPUTS := scripts/build-example-main $(wildcard scripts/companion/*) rootfs/boards/$(BOARD).conf \
+EXAMPLE_MAIN_INPUTS := scripts/build-example-main rootfs/lib.sh $(wildcard scripts/companion/*) rootfs/boards/$(BOARD).conf \
 	$(B)/bin/lifeboat overlay/usr/sbin/lifeboat-reboot
 $(EXAMPLE_MAIN)-v%.ext4: $(EXAMPLE_MAIN_INPUTS)
 	@scripts/build-example-main --board $(BOARD) --build-dir $(B) --version $* --out $@
