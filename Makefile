@@ -6,8 +6,9 @@
 #   make recovery [BOARD=qemu-x86_64|qemu-arm64|rpi] [KEY=public.pem]   the recovery image in build/BOARD/
 #   make recovery-repro-check   the recovery built twice from scratch: identical? (minutes)
 #   make test-image [BOARD=...]  only the recovery image's tests (contents, reproducible packing, QEMU boot)
-#   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64]   the whole card: build/BOARD/sdcard.img
+#   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64|qemu-arm64]   the whole card: build/BOARD/sdcard.img
 #   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, 10 power cuts
+#   make e2e-arm64    the whole cycle on board qemu-arm64 (U-Boot, aarch64 under TCG; not in check)
 #   make torture [K=100]   power cuts at random instants, K of them
 #   make demo     a virtual companion (QEMU) in its recovery, and an update to upload from a browser
 #   make demo-main    the same, booting main first
@@ -40,7 +41,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all check sdcard e2e torture test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo demo-main demo-core clean format lint
+.PHONY: all check sdcard e2e e2e-arm64 torture test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo demo-main demo-core clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
@@ -110,20 +111,26 @@ check: all $(UNIT_BIN) $(FUZZ_REPLAY_BIN) recovery $(EXAMPLE_MAINS)
 # initramfs in build/BOARD/, and for the U-Boot and Raspberry Pi boards the boot partition's files
 # in build/BOARD/boot/. Needs root; the Debian bootstrap is cached in build/recovery-cache/.
 BOARD ?= qemu-x86_64
-# board_var NAME: the value of NAME= in the board file.
-board_var = $(shell sed -n 's/^$(1)=//p' rootfs/boards/$(BOARD).conf 2>/dev/null)
+# board_var NAME [BOARD]: the value of NAME= in the board file (default: $(BOARD)'s).
+board_var = $(shell sed -n 's/^$(1)=//p' rootfs/boards/$(or $(2),$(BOARD)).conf 2>/dev/null)
 RECOVERY_ARCH := $(call board_var,ARCH)
 RECOVERY_BOOT_BACKEND := $(call board_var,BOOT_BACKEND)
 # The device's programs: this build's for an amd64 board; for an arm64 board the same sources
-# cross-built into $(B)/arm64 (as the aarch64 boot test does). The sub-make runs every time and
-# is incremental: the image is remade only when a program changed.
-RECOVERY_PROGRAMS := $(if $(filter arm64,$(RECOVERY_ARCH)),$(B)/arm64,$(B))
+# cross-built into $(B)/arm64 (as the aarch64 boot test does). The sub-make runs when a source
+# is newer than one of the programs, and is incremental: what is made from them (a recovery
+# image, an example main) is remade only when a program it takes changed. (Not a FORCE
+# prerequisite: .SECONDARY above would skip it, and a phony one would remake everything made
+# from the programs every time.)
+ARM64_PROGRAMS := $(B)/arm64
+ARM64_DEVICE_FILES := $(ARM64_PROGRAMS)/bin/lifeboat $(ARM64_PROGRAMS)/bin/lifeboat-kiosk \
+	$(CGIS:%=$(ARM64_PROGRAMS)/cgi-bin/%)
+$(ARM64_DEVICE_FILES) &: $(wildcard cgi/*.c cgi/*.h cgi/lib/*.c cgi/lib/*.h) VERSION
+	@$(MAKE) -s --no-print-directory CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar B=$(ARM64_PROGRAMS) $(ARM64_DEVICE_FILES)
+# board_programs BOARD: where that board's programs are built.
+board_programs = $(if $(filter arm64,$(call board_var,ARCH,$(1))),$(ARM64_PROGRAMS),$(B))
+RECOVERY_PROGRAMS := $(call board_programs,$(BOARD))
 RECOVERY_DEVICE_FILES := $(RECOVERY_PROGRAMS)/bin/lifeboat $(RECOVERY_PROGRAMS)/bin/lifeboat-kiosk \
 	$(CGIS:%=$(RECOVERY_PROGRAMS)/cgi-bin/%)
-ifeq ($(RECOVERY_ARCH),arm64)
-$(RECOVERY_DEVICE_FILES) &: FORCE
-	@$(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar B=$(RECOVERY_PROGRAMS) $(RECOVERY_DEVICE_FILES)
-endif
 RECOVERY_BOOT_SOURCES := $(if $(filter uboot,$(RECOVERY_BOOT_BACKEND)),overlay/boot/u-boot/boot.cmd) \
 	$(if $(filter rpi,$(RECOVERY_BOOT_BACKEND)),$(wildcard overlay/boot/rpi/*))
 RECOVERY_INPUTS := rootfs/build rootfs/packages rootfs/boards/$(BOARD).conf $(wildcard rootfs/boards/*.sh) \
@@ -134,7 +141,6 @@ $(B)/$(BOARD)/recovery.squashfs: $(RECOVERY_INPUTS)
 recovery: $(B)/$(BOARD)/recovery.squashfs
 recovery-repro-check: all $(RECOVERY_DEVICE_FILES)
 	@rootfs/build --board $(BOARD) --build-dir $(B) --programs $(RECOVERY_PROGRAMS) --repro-check $(if $(KEY),--key $(KEY))
-FORCE:
 
 # The whole card (scripts/make-sdcard, docs/sdcard.md): boot selection, the recovery, main from
 # MAIN= (a bundle, or an image that is packed into one with the development key), data.
@@ -143,14 +149,20 @@ sdcard: all recovery
 	@scripts/make-sdcard --board $(BOARD) --build-dir $(B) --main "$(MAIN)" $(SDCARD_ARGS)
 
 # The example main (scripts/build-example-main, docs/example-main.md): a Debian companion system
-# for the QEMU boards, at versions 1 and 2, and a version 3 whose kernel cannot be loaded.
+# for the QEMU boards, at versions 1 and 2, and a version 3 whose kernel cannot be loaded:
+# $(B)/BOARD/example-main-v1.ext4 and so on, for BOARD= and for both QEMU boards (qemu-arm64's
+# with the cross-built programs, bootstrapped through qemu-user).
 EXAMPLE_MAIN := $(B)/$(BOARD)/example-main
-EXAMPLE_MAIN_INPUTS := scripts/build-example-main rootfs/lib.sh $(wildcard scripts/companion/*) rootfs/boards/$(BOARD).conf \
-	$(B)/bin/lifeboat overlay/usr/sbin/lifeboat-reboot
-$(EXAMPLE_MAIN)-v%.ext4: $(EXAMPLE_MAIN_INPUTS)
-	@scripts/build-example-main --board $(BOARD) --build-dir $(B) --version $* --out $@
-$(EXAMPLE_MAIN)-v%-broken.ext4: $(EXAMPLE_MAIN_INPUTS)
-	@scripts/build-example-main --board $(BOARD) --build-dir $(B) --version $* --broken-kernel --out $@
+EXAMPLE_MAIN_INPUTS := scripts/build-example-main rootfs/lib.sh $(wildcard scripts/companion/*) \
+	overlay/usr/sbin/lifeboat-reboot
+# example_main_rules BOARD: the rules of that board's example mains.
+define example_main_rules
+$(B)/$(1)/example-main-v%.ext4: $(EXAMPLE_MAIN_INPUTS) rootfs/boards/$(1).conf $(call board_programs,$(1))/bin/lifeboat
+	@scripts/build-example-main --board $(1) --build-dir $(B) --programs $(call board_programs,$(1)) --version $$* --out $$@
+$(B)/$(1)/example-main-v%-broken.ext4: $(EXAMPLE_MAIN_INPUTS) rootfs/boards/$(1).conf $(call board_programs,$(1))/bin/lifeboat
+	@scripts/build-example-main --board $(1) --build-dir $(B) --programs $(call board_programs,$(1)) --version $$* --broken-kernel --out $$@
+endef
+$(foreach board,$(sort $(BOARD) qemu-x86_64 qemu-arm64),$(eval $(call example_main_rules,$(board))))
 EXAMPLE_MAINS := $(EXAMPLE_MAIN)-v1.ext4 $(EXAMPLE_MAIN)-v2.ext4 $(EXAMPLE_MAIN)-v3-broken.ext4
 
 # tests/e2e/: the whole cycle in QEMU on a card from make-sdcard (cycle.sh, then torture.sh with
@@ -159,6 +171,16 @@ e2e: all recovery $(EXAMPLE_MAINS)
 	@tests/run e2e
 torture: all recovery $(EXAMPLE_MAINS)
 	@TORTURE_K=$(or $(K),100) tests/run tests/e2e/torture.sh
+
+# The same whole cycle (tests/e2e/cycle.sh) on board qemu-arm64: U-Boot on QEMU's aarch64 virt
+# machine. Not part of check: under TCG the cycle alone takes about 5 minutes on two cores, and
+# a first build of the arm64 recovery and example mains (bootstrapped through qemu-user) about
+# 10 more (docs/sdcard.md).
+ARM64_EXAMPLE_MAINS := $(B)/qemu-arm64/example-main-v1.ext4 $(B)/qemu-arm64/example-main-v2.ext4 \
+	$(B)/qemu-arm64/example-main-v3-broken.ext4
+e2e-arm64: all $(ARM64_EXAMPLE_MAINS)
+	@$(MAKE) --no-print-directory recovery BOARD=qemu-arm64
+	@E2E_BOARD=qemu-arm64 tests/run tests/e2e/cycle.sh
 
 # tests/image/*.sh: the image's contents, its packing reproduced, a boot in QEMU (about a minute).
 test-image: recovery

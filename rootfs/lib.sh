@@ -1,9 +1,11 @@
 # rootfs/lib.sh: what every Debian root file system this project bootstraps shares: the archive
-# lines it is fetched from (apt_sources) and the dpkg path excludes that keep documentation,
-# translations and other dead weight out of it (DPKG_OPTS). Sourced (bash) by rootfs/build (the
-# recovery) and scripts/build-example-main (the example companion system); the caller sets
-# `set -euo pipefail`. Both builds hash these into the keys of their cached bootstraps, so a
-# change here fetches again.
+# lines it is fetched from (apt_sources), the dpkg path excludes that keep documentation,
+# translations and other dead weight out of it (DPKG_OPTS), and, for a board of another
+# architecture than this machine's, its tool names and the qemu-user set-up that runs its
+# programs (arch_names, foreign_arch_ready). Sourced (bash) by rootfs/build (the recovery) and
+# scripts/build-example-main (the example companion system); the caller sets
+# `set -euo pipefail`. Both builds hash apt_sources and DPKG_OPTS into the keys of their cached
+# bootstraps, so a change there fetches again.
 # shellcheck shell=bash
 
 # The deb lines of this machine's bookworm archives (deb822 .sources or one-line .list), one
@@ -67,3 +69,47 @@ DPKG_OPTS=(
 	# glibc's character set converters: UTF-8 and ASCII are built in, nothing here uses others
 	'path-exclude=/usr/lib/*/gconv/*.so'
 )
+
+# ---- a foreign architecture ----
+
+# arch_names: for the board's ARCH (amd64 or arm64), GNU_TYPE (the triplet of its binutils,
+# e.g. aarch64-linux-gnu-strip), QEMU_ARCH (the name of its qemu-user interpreter) and
+# ELF_MACHINE (the e_machine number of its programs). Returns non-zero for another ARCH.
+arch_names() {
+	case $ARCH in
+	amd64) GNU_TYPE=x86_64-linux-gnu QEMU_ARCH=x86_64 ELF_MACHINE=62 ;;
+	arm64) GNU_TYPE=aarch64-linux-gnu QEMU_ARCH=aarch64 ELF_MACHINE=183 ;;
+	*) return 1 ;;
+	esac
+}
+
+# elf_machine FILE: its ELF header's e_machine (both ARCHes are little-endian).
+elf_machine() { od -An -tu2 -j18 -N2 "$1" | tr -d ' '; }
+
+# foreign_arch_ready: the programs of a foreign ARCH run through qemu-user-static, which the
+# kernel's binfmt_misc starts for them: mmdebstrap's maintainer scripts, and depmod, modprobe,
+# systemctl and mkinitramfs in a staged tree. The registration must carry the F flag (the
+# interpreter is opened when it is registered) so that it also works inside a chroot that has
+# no qemu of its own; qemu-user-static's own configuration does. A machine where systemd does
+# not run (a container) never registered it: this does what systemd-binfmt would do at boot.
+# Uses ARCH and QEMU_ARCH (arch_names), and the caller's log and die.
+foreign_arch_ready() {
+	local dir=/proc/sys/fs/binfmt_misc entry conf=/usr/lib/binfmt.d/qemu-$QEMU_ARCH.conf
+	entry=$dir/qemu-$QEMU_ARCH
+	[ -x "/usr/bin/qemu-$QEMU_ARCH-static" ] && [ -f "$conf" ] ||
+		die "qemu-$QEMU_ARCH-static is missing: a board of ARCH $ARCH runs its tools through it (run scripts/install-deps: qemu-user-static)"
+	command -v arch-test >/dev/null || die "arch-test is missing: mmdebstrap needs it for a foreign ARCH (run scripts/install-deps)"
+	if [ ! -e "$dir/register" ]; then
+		mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null ||
+			die "binfmt_misc is not mounted on $dir and cannot be mounted here (in a container, the host must provide it)"
+		log "mounted binfmt_misc on $dir"
+	fi
+	if [ ! -e "$entry" ]; then
+		sed -e '/^#/d' -e '/^$/d' "$conf" >"$dir/register" 2>/dev/null ||
+			die "cannot register qemu-$QEMU_ARCH with binfmt_misc ($conf into $dir/register)"
+		log "registered qemu-$QEMU_ARCH with binfmt_misc (from $conf)"
+	fi
+	grep -qx enabled "$entry" || die "binfmt_misc: qemu-$QEMU_ARCH is registered but disabled (echo 1 >$entry)"
+	grep -q '^flags:.*F' "$entry" ||
+		die "binfmt_misc: qemu-$QEMU_ARCH is registered without the F flag, so programs in a chroot cannot reach the interpreter: remove it (echo -1 >$entry) and run this again"
+}

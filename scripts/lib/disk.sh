@@ -1,7 +1,9 @@
 # Disk images from partition images, made without mounting or loop devices: file systems in
-# files, an MBR partition table by sfdisk, partitions placed with dd, GRUB embedded behind the
-# MBR. Sourced by scripts/make-sdcard and by the real-boot tests (tests/boot/lib.sh), so that
-# the card the tests boot is assembled the way the card a user flashes is.
+# files (ext4 by mkfs.ext4 -d, FAT by mkfs.vfat and mtools), an MBR partition table by sfdisk,
+# partitions placed with dd; GRUB embedded behind the MBR, or U-Boot's pieces (the boot script,
+# the boot state pair, QEMU's firmware flash). Sourced by scripts/make-sdcard and by the
+# real-boot tests (tests/boot/lib.sh), so that the card the tests boot is assembled the way the
+# card a user flashes is.
 #
 # Functions return non-zero on failure and print why on stderr; nothing here exits.
 
@@ -18,6 +20,17 @@ ext4_image() {
 	[ -z "${EXT4_UUID:-}" ] || opts+=(-U "$EXT4_UUID" -E "hash_seed=$EXT4_UUID")
 	[ -z "${SOURCE_DATE_EPOCH:-}" ] || env=("E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH")
 	rm -f "$1" && truncate -s "$2M" "$1" && env "${env[@]}" mkfs.ext4 "${opts[@]}" -d "$3" "$1" >/dev/null
+}
+
+# fat_image OUT MIB DIR [LABEL]: a FAT16 file system of MIB MiB (at most 2048) holding DIR's
+# files and directories, copied in with mtools (mcopy keeps their modification times). Its MBR
+# partition type is "e" (FAT16, LBA) for disk_build.
+fat_image() {
+	local out=$1 mib=$2 dir=$3 files
+	rm -f "$out" && mkfs.vfat -C -F 16 ${4:+-n "$4"} "$out" $((mib * 1024)) >/dev/null || return 1
+	files=("$dir"/*)
+	[ -e "${files[0]}" ] || return 0
+	MTOOLS_SKIP_CHECK=1 mcopy -s -m -Q -i "$out" "${files[@]}" ::
 }
 
 # disk_build OUT PART...: an MBR disk from partition images, one "FILE" or "FILE:TYPE" each
@@ -117,4 +130,48 @@ grub_pc_install() {
 	fi
 	dd if="$GRUB_PC_DIR/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none &&
 		dd if="$core" of="$disk" bs=512 seek=1 conv=notrunc status=none
+}
+
+# ---- U-Boot (arm64) ----
+
+# uboot_script OUT CMD: the U-Boot command file CMD (overlay/boot/u-boot/boot.cmd) as the script
+# image that U-Boot's distro boot runs from the boot partition (boot.scr).
+uboot_script() {
+	mkimage -A arm64 -O linux -T script -C none -n "lifeboat boot selection" -d "$2" "$1" >/dev/null
+}
+
+# uboot_state_empty FILE: the boot state pair FILE and FILE.redund, each an intact, empty
+# environment in the format of U-Boot's `env export -c` (4096 bytes: CRC32, then no variables):
+# no main, the recovery boots. Installs rewrite both in place, so both must exist.
+uboot_state_empty() {
+	mkenvimage -p 0 -s 0x1000 -o "$1" - </dev/null && cp "$1" "$1.redund"
+}
+
+# uboot_state_list FILE: the variables of one copy of the boot state, one NAME=VALUE a line.
+uboot_state_list() { tail -c +5 "$1" | tr '\0' '\n' | sed '/^$/,$d'; }
+
+# The U-Boot that QEMU's aarch64 virt machine runs as its firmware (Debian's u-boot-qemu).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+UBOOT_QEMU_ARM64=/usr/lib/u-boot/qemu_arm64/u-boot.bin
+
+# uboot_pflash_env UBOOT OUT: a pflash image for QEMU's virt machine (64 MiB, its second flash;
+# U-Boot's environment is its first 256 KiB) holding UBOOT's own default environment with
+# bootdelay=0: the same distro boot, without the 2 s autoboot countdown. The default environment
+# is taken from the u-boot.bin file itself (the NUL-separated block that starts with bootcmd= and
+# bootdelay=). QEMU may map it read-only: U-Boot only reads it.
+uboot_pflash_env() {
+	local uboot=$1 out=$2 offset text rc
+	offset=$(LC_ALL=C grep -obUaP '\x00bootcmd=[^\x00]*\x00bootdelay=' "$uboot" | head -n 1 | cut -d: -f1)
+	if [ -z "$offset" ]; then
+		echo "uboot_pflash_env: no default environment found in $uboot" >&2
+		return 1
+	fi
+	text=$(mktemp)
+	tail -c +$((offset + 2)) "$uboot" | head -c 65536 | tr '\0' '\n' | sed '/^$/,$d' |
+		sed 's/^bootdelay=.*/bootdelay=0/' >"$text"
+	grep -q '^bootcmd=' "$text" && grep -qx 'bootdelay=0' "$text" &&
+		rm -f "$out" && mkenvimage -s 0x40000 -o "$out" "$text" && truncate -s 64M "$out"
+	rc=$?
+	rm -f "$text"
+	return $rc
 }

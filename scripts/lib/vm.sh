@@ -1,6 +1,7 @@
 # A companion computer in QEMU (TCG) that boots a whole card image: the demo, the end-to-end test
 # and the power-cut torture drive it with these functions. The guest keeps running across its
-# own reboots (no -no-reboot): GRUB, the boot state and the fallbacks work as on a device.
+# own reboots (no -no-reboot): the boot loader, the boot state and the fallbacks work as on a
+# device.
 #
 #   vm_start DISK PORT       boot DISK; the host's 127.0.0.1:PORT reaches the guest's port 80
 #   vm_console_mark          an offset into the console log: later waits look after it only
@@ -13,7 +14,15 @@
 # Set by vm_start: VM_PID, VM_URL (http://127.0.0.1:PORT), VM_CONSOLE (the serial console's
 # log, kept across restarts), VM_SERIAL (the TCP port QEMU's serial listens on, on 127.0.0.1).
 # Knobs: VM_MEMORY (MiB, default 512), VM_SMP (default 2), VM_DISPLAY (default none; "gtk" or
-# "vnc=:1" to see the kiosk on the VGA screen), VM_DIR (where logs go, default the disk's dir).
+# "vnc=:1" to see the kiosk on the screen), VM_DIR (where logs go, default the disk's dir).
+#
+# VM_ARCH picks the machine (both with a virtio disk and network, an i6300esb watchdog that
+# resets the machine, the first serial port as the console):
+#   x86_64 (default)  QEMU's pc machine, SeaBIOS, which starts the GRUB on the card (qemu-x86_64)
+#   aarch64           QEMU's virt machine, Cortex-A57, U-Boot as its firmware (qemu-arm64): the
+#                     u-boot.bin and the environment flash that scripts/make-sdcard put beside
+#                     the card (DISK without .img, plus -u-boot.bin and -u-boot-env.img), or
+#                     VM_UBOOT and VM_UBOOT_ENV
 
 vm_now_us() { echo "${EPOCHREALTIME/./}"; }
 
@@ -32,8 +41,9 @@ vm_start() {
 	[ "$VM_SERIAL" != "$port" ] || VM_SERIAL=$((port + 1))
 	# The console log survives restarts (a power cut, then the next boot): one file per run.
 	echo "==== vm_start $(date -u +%FT%TZ) ====" >>"$VM_CONSOLE"
-	qemu-system-x86_64 -accel tcg -machine pc -m "${VM_MEMORY:-512}" -smp "${VM_SMP:-2}" -nodefaults \
-		-no-user-config -display "${VM_DISPLAY:-none}" -device VGA \
+	vm_machine "$disk" || return 1
+	"${VM_MACHINE[@]}" -accel tcg -m "${VM_MEMORY:-512}" -smp "${VM_SMP:-2}" -nodefaults \
+		-no-user-config -display "${VM_DISPLAY:-none}" \
 		-chardev "socket,id=serial0,host=127.0.0.1,port=$VM_SERIAL,server=on,wait=off,logfile=$VM_CONSOLE,logappend=on" \
 		-serial chardev:serial0 \
 		-drive "file=$disk,format=raw,if=virtio,cache=writeback" \
@@ -41,6 +51,28 @@ vm_start() {
 		-device i6300esb -action watchdog=reset \
 		</dev/null >>"$dir/qemu.out" 2>&1 &
 	VM_PID=$!
+}
+
+# vm_machine DISK: VM_MACHINE, the QEMU command of VM_ARCH up to what every machine shares:
+# the binary, the machine, its firmware and its screen.
+vm_machine() {
+	case ${VM_ARCH:-x86_64} in
+	x86_64) VM_MACHINE=(qemu-system-x86_64 -machine pc -device VGA) ;;
+	aarch64)
+		local uboot=${VM_UBOOT:-${1%.img}-u-boot.bin} env=${VM_UBOOT_ENV:-${1%.img}-u-boot-env.img}
+		if [ ! -f "$uboot" ] || [ ! -f "$env" ]; then
+			echo "vm_start: no U-Boot for $1: $uboot and $env (scripts/make-sdcard puts them beside the card)" >&2
+			return 1
+		fi
+		# virt has no VGA: a screen for the kiosk only when one is asked for
+		VM_MACHINE=(qemu-system-aarch64 -machine virt -cpu cortex-a57 -bios "$uboot"
+			-drive "if=pflash,format=raw,index=1,readonly=on,file=$env")
+		[ "${VM_DISPLAY:-none}" = none ] || VM_MACHINE+=(-device virtio-gpu-pci)
+		;;
+	*)
+		echo "vm_start: VM_ARCH=$VM_ARCH: x86_64 or aarch64" >&2
+		return 1 ;;
+	esac
 }
 
 vm_running() { [ -n "${VM_PID:-}" ] && kill -0 "$VM_PID" 2>/dev/null; }

@@ -26,7 +26,7 @@ source "$(dirname "$0")/lib.sh"
 
 KERNEL_PACKAGE=${ARM64_KERNEL_PACKAGE:-linux-image-arm64:arm64}
 BUSYBOX_PACKAGE=busybox-static:arm64
-UBOOT=/usr/lib/u-boot/qemu_arm64/u-boot.bin
+UBOOT=$UBOOT_QEMU_ARM64 # scripts/lib/disk.sh
 UBOOT_ENV=${ARM64_UBOOT_ENV:-pflash}
 BOOT_CMD=${ARM64_BOOT_CMD:-$ROOT/overlay/boot/u-boot/boot.cmd}
 LB_ARM64=$ROOT/build/arm64/bin/lifeboat
@@ -74,30 +74,20 @@ ubootenv_write_build() {
 
 # ---- U-Boot ----
 
-# boot.scr from the project's boot.cmd.
+# boot.scr from the project's boot.cmd (uboot_script: scripts/lib/disk.sh, as make-sdcard makes it).
 BOOT_SCR=$T/boot.scr
-boot_scr() {
-	mkimage -A arm64 -T script -C none -n "lifeboat boot selection" -d "$BOOT_CMD" \
-		"$BOOT_SCR" >/dev/null
-}
+boot_scr() { uboot_script "$BOOT_SCR" "$BOOT_CMD"; }
 
-# A pflash image (64 MiB, the virt machine's second flash; U-Boot's environment is its first
-# 256 KiB) holding U-Boot's own default environment with bootdelay=0: the same distro boot,
-# without the 2 s autoboot countdown. The default environment is taken from u-boot.bin itself
-# (the NUL-separated block that starts with bootcmd= and bootdelay=). Read-only for QEMU, so
-# scenarios side by side can share it.
+# U-Boot's own default environment with bootdelay=0 in the virt machine's second flash
+# (uboot_pflash_env: scripts/lib/disk.sh, as make-sdcard puts it beside the card), made once per
+# u-boot.bin. Read-only for QEMU, so scenarios side by side can share it.
 UBOOT_ENV_DRIVE=()
 uboot_env() {
 	[ "$UBOOT_ENV" = default ] && return 0
-	local out=$BOOT_CACHE/uboot-qemu_arm64-env-bootdelay0.img key offset
+	local out=$BOOT_CACHE/uboot-qemu_arm64-env-bootdelay0.img key
 	key="$(openssl dgst -sha256 -r <"$UBOOT" | cut -c1-64) bootdelay=0"
 	if ! cached "$key" "$out"; then
-		offset=$(LC_ALL=C grep -obUaP '\x00bootcmd=[^\x00]*\x00bootdelay=' "$UBOOT" | head -n 1 | cut -d: -f1)
-		[ -n "$offset" ] || { echo "no default environment found in $UBOOT"; return 1; }
-		tail -c +$((offset + 2)) "$UBOOT" | head -c 65536 | tr '\0' '\n' | sed '/^$/,$d' |
-			sed 's/^bootdelay=.*/bootdelay=0/' >"$T/uboot-env.txt"
-		grep -q '^bootcmd=' "$T/uboot-env.txt" && grep -qx 'bootdelay=0' "$T/uboot-env.txt" || return 1
-		mkenvimage -s 0x40000 -o "$out" "$T/uboot-env.txt" && truncate -s 64M "$out" || return 1
+		uboot_pflash_env "$UBOOT" "$out" || return 1
 		cached_done "$key" "$out"
 	fi
 	UBOOT_ENV_DRIVE=(-drive "if=pflash,format=raw,index=1,readonly=on,file=$out")
@@ -164,10 +154,7 @@ p1_dir() {
 }
 
 # p1_write: a fresh FAT16 file system with the files of $T/p1, over partition 1.
-p1_write() {
-	rm -f "$T/p1.img" && mkfs.vfat -C -F 16 -n BOOT "$T/p1.img" 16384 >/dev/null &&
-		mcopy -i "$T/p1.img" "$T"/p1/* :: && part_write "$DISK" 1 "$T/p1.img"
-}
+p1_write() { fat_image "$T/p1.img" 16 "$T/p1" BOOT && part_write "$DISK" 1 "$T/p1.img"; }
 
 # set_state VAR=VALUE...: a fresh boot partition whose state pair holds these variables.
 set_state() { p1_dir "$@" && p1_write; }

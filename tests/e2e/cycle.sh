@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole cycle on a virtual companion (board qemu-x86_64, QEMU under TCG, one VM that reboots
-# by itself as a device does): `make e2e`, part of make check.
+# The whole cycle on a virtual companion (QEMU under TCG, one VM that reboots by itself as a
+# device does): `make e2e` on board qemu-x86_64 (GRUB), part of make check; `make e2e-arm64` on
+# board qemu-arm64 (U-Boot; E2E_BOARD=qemu-arm64, tests/e2e/lib.sh), not in make check.
 #   1. main v1 boots from the card and marks itself good;
 #   2. `lifeboat reboot-recovery` typed in main's shell: the recovery's page answers through the
 #      forwarded port;
@@ -11,9 +12,10 @@
 #      read-only);
 #   6. v3, whose kernel cannot be loaded: main fails its attempts and the device is back in the
 #      recovery, whose /api/status says why.
-# Prints "ok /e2e/STEP # SECONDS s" per step; E2E_KEEP=1 keeps the disk ($T is printed).
+# Prints "ok /e2e/STEP # SECONDS s" per step (/e2e/BOARD/STEP for another board than the
+# default); E2E_KEEP=1 keeps the disk ($T is printed).
 source "$(dirname "$0")/lib.sh"
-N=/e2e
+N=/e2e$E2E_SUFFIX
 
 if ! e2e_need; then
 	fail $N "$MISSING is missing"
@@ -89,7 +91,7 @@ upload "$T/v3.lifeboat"
 MARK=$(vm_console_mark)
 reboot_to main || { WHY="POST /api/reboot: $(cat "$T/reboot.json")"; step_fail install-v3; }
 wait_recovery "$MARK" || step_fail broken-main-falls-back
-failed=$(vm_console_since "$MARK" | grep -ac 'could not be loaded; rebooting')
+failed=$(vm_console_since "$MARK" | grep -ac 'lifeboat: main could not be loaded')
 [ "$RECOVERY_REASON" = attempts-exhausted ] && [ "$failed" -eq 3 ] ||
 	{ WHY="reason '$RECOVERY_REASON' after $failed failed attempts (expected attempts-exhausted after 3)"; step_fail broken-main-falls-back; }
 status=$(curl -sS --max-time 10 "$VM_URL/api/status")

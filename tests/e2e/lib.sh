@@ -1,14 +1,26 @@
 # Shared setup of the whole-cycle tests (sourced by tests/e2e/cycle.sh and torture.sh; not a
-# test itself): a card of board qemu-x86_64 made by scripts/make-sdcard with the example main at
-# version 1, bundles of versions 2 and 3 (3 with a kernel that cannot be loaded), and helpers to
-# talk to the device: over HTTP to the recovery, over the serial console to main's root shell.
-# Everything runs in QEMU under TCG through scripts/lib/vm.sh.
+# test itself): a card made by scripts/make-sdcard with the example main at version 1, bundles
+# of versions 2 and 3 (3 with a kernel that cannot be loaded), and helpers to talk to the
+# device: over HTTP to the recovery, over the serial console to main's root shell. Everything
+# runs in QEMU under TCG through scripts/lib/vm.sh.
+#
+# The board is E2E_BOARD: qemu-x86_64 (the default: GRUB on QEMU's pc machine; `make e2e`) or
+# qemu-arm64 (U-Boot on QEMU's aarch64 virt machine; `make e2e-arm64`). Test names carry the
+# board unless it is the default (/e2e/qemu-arm64/...), so do the console logs kept in build/e2e/.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$ROOT/scripts/lib/disk.sh"
 source "$ROOT/scripts/lib/vm.sh"
 
-BOARD=qemu-x86_64
+BOARD=${E2E_BOARD:-qemu-x86_64}
 OUT=$ROOT/build/$BOARD
+E2E_SUFFIX="" E2E_TARGET=e2e # what make builds it all with
+[ "$BOARD" = qemu-x86_64 ] || E2E_SUFFIX=/$BOARD
+[ "$BOARD" != qemu-arm64 ] || E2E_TARGET=e2e-arm64
+# QEMU's machine from the board's architecture (scripts/lib/vm.sh)
+case $(sed -n 's/^ARCH=//p' "$ROOT/rootfs/boards/$BOARD.conf" 2>/dev/null) in
+arm64) VM_ARCH=aarch64 ;;
+*) VM_ARCH=x86_64 ;;
+esac
 KEY=$ROOT/build/keys/dev.key.pem
 COMPATIBLE=$(sed -n 's/^compatible=//p' "$OUT/recovery.info" 2>/dev/null)
 BOOT_LIMIT=${E2E_BOOT_LIMIT:-240}   # seconds a boot may take under TCG before it counts as failed
@@ -22,10 +34,10 @@ mkdir -p "$E2E_LOGS"
 e2e_need() {
 	local f
 	for f in recovery.squashfs example-main-v1.ext4 example-main-v2.ext4 example-main-v3-broken.ext4; do
-		[ -s "$OUT/$f" ] || { MISSING="$OUT/$f (make e2e builds it)"; return 1; }
+		[ -s "$OUT/$f" ] || { MISSING="$OUT/$f (make $E2E_TARGET builds it)"; return 1; }
 	done
 	[ -s "$KEY" ] || { MISSING="$KEY (make recovery makes it)"; return 1; }
-	command -v qemu-system-x86_64 >/dev/null || { MISSING=qemu-system-x86_64; return 1; }
+	command -v "qemu-system-$VM_ARCH" >/dev/null || { MISSING=qemu-system-$VM_ARCH; return 1; }
 }
 
 # seconds_since START_US: wall time since START_US, as "12.3".
@@ -90,7 +102,7 @@ wait_main() {
 }
 
 # wait_recovery MARK: the recovery's page answers (after MARK on the console: the recovery's
-# boot line from GRUB). Sets RECOVERY_REASON (lifeboat.reason= that GRUB passed).
+# boot line from the boot loader). Sets RECOVERY_REASON (lifeboat.reason= that it passed).
 wait_recovery() {
 	vm_wait_console "lifeboat: booting recovery" "$BOOT_LIMIT" "$1" || { WHY="the recovery did not boot"; return 1; }
 	RECOVERY_REASON=$(sed 's/.*reason: \([a-z-]*\).*/\1/' <<<"$VM_MATCH")
@@ -109,4 +121,4 @@ reboot_to() {
 		-d "{\"target\":\"$1\"}" "$VM_URL/api/reboot" 2>&1)" = 202 ]
 }
 
-save_console() { cp "$VM_CONSOLE" "$E2E_LOGS/$1.console.log" 2>/dev/null; }
+save_console() { cp "$VM_CONSOLE" "$E2E_LOGS/$1${E2E_SUFFIX:+-$BOARD}.console.log" 2>/dev/null; }

@@ -9,7 +9,7 @@
 # 10), TORTURE_SEED (default random; printed, so a run can be repeated), TORTURE_BOOT_SHARE
 # (percent of cuts during main's first boot, default 20).
 source "$(dirname "$0")/lib.sh"
-N=/e2e/torture
+N=/e2e$E2E_SUFFIX/torture
 K=${TORTURE_K:-10}
 SEED=${TORTURE_SEED:-$((RANDOM * 32768 + RANDOM))}
 BOOT_SHARE=${TORTURE_BOOT_SHARE:-20}

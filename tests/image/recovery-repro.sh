@@ -1,13 +1,17 @@
 # The recovery image's packing step is reproducible: the staged tree that `make recovery` left in
-# build/qemu-x86_64/rootfs, packed again with the same options and SOURCE_DATE_EPOCH, gives the
-# very bytes of build/qemu-x86_64/recovery.squashfs (and of its .sha256). The whole build twice
-# from scratch, bootstrap included, is `make recovery-repro-check` (minutes; not in make check).
+# build/BOARD/rootfs (RECOVERY_BOARD, default qemu-x86_64), packed again with the same options
+# and SOURCE_DATE_EPOCH, gives the very bytes of build/BOARD/recovery.squashfs (and of its
+# .sha256). The whole build twice from scratch, bootstrap included, is `make
+# recovery-repro-check` (minutes; not in make check).
 source "$(dirname "$0")/../lib.sh"
 
-OUT=${RECOVERY_OUT:-$ROOT/build/qemu-x86_64}
+BOARD=${RECOVERY_BOARD:-qemu-x86_64}
+OUT=${RECOVERY_OUT:-$ROOT/build/$BOARD}
+# the default board's test name stays as it was
 N=/image/recovery-repro
+[ "$BOARD" = qemu-x86_64 ] || N=/image/$BOARD/recovery-repro
 for f in recovery.squashfs recovery.squashfs.sha256 recovery.info rootfs/usr; do
-	[ -e "$OUT/$f" ] || { fail $N "$OUT/$f is missing: run make recovery"; exit 0; }
+	[ -e "$OUT/$f" ] || { fail $N "$OUT/$f is missing: run make recovery BOARD=$BOARD"; exit 0; }
 done
 info() { sed -n "s/^$1=//p" "$OUT/recovery.info"; }
 want=$(cut -c1-64 "$OUT/recovery.squashfs.sha256")
