@@ -135,7 +135,7 @@ for k in $(seq 1 "$K"); do
 done
 
 if [ "$survived" -eq "$K" ]; then
-	pass "$N # survived $survived/$K cuts (seed $SEED; cut while:$(tr ' ' '\n' <<<"$phases" | sort | uniq -c | awk 'NF { printf " %s %d", $2, $1 }')); slowest back to working: $slowest s ($slowest_at)"
+	pass "$N # survived $survived/$K cuts (seed $SEED; cut while:$(tr ' ' '\n' <<<"$phases" | grep -v '^$' | sort | uniq -c | awk 'NF { printf " %s %d", $2, $1 }')); slowest back to working: $slowest s ($slowest_at)"
 else
 	fail $N "survived $survived/$K cuts (seed $SEED)"
 fi
