@@ -25,9 +25,17 @@ ext4_image() {
 # fat_image OUT MIB DIR [LABEL]: a FAT16 file system of MIB MiB (at most 2048) holding DIR's
 # files and directories, copied in with mtools (mcopy keeps their modification times). Its MBR
 # partition type is "e" (FAT16, LBA) for disk_build.
-fat_image() {
-	local out=$1 mib=$2 dir=$3 files
-	rm -f "$out" && mkfs.vfat -C -F 16 ${4:+-n "$4"} "$out" $((mib * 1024)) >/dev/null || return 1
+fat_image() { fat_fs 16 "$@"; }
+
+# fat32_image OUT MIB DIR [LABEL]: the same as FAT32 (MBR type "c", FAT32 LBA), what the
+# Raspberry Pi firmware expects of its boot partition. Below about 33 MiB FAT32 has fewer
+# clusters than its minimum (mkfs.vfat only warns): callers keep MIB at 64 or more.
+fat32_image() { fat_fs 32 "$@"; }
+
+# fat_fs BITS OUT MIB DIR [LABEL]: fat_image and fat32_image.
+fat_fs() {
+	local bits=$1 out=$2 mib=$3 dir=$4 files
+	rm -f "$out" && mkfs.vfat -C -F "$bits" ${5:+-n "$5"} "$out" $((mib * 1024)) >/dev/null || return 1
 	files=("$dir"/*)
 	[ -e "${files[0]}" ] || return 0
 	MTOOLS_SKIP_CHECK=1 mcopy -s -m -Q -i "$out" "${files[@]}" ::
@@ -37,22 +45,35 @@ fat_image() {
 # (sfdisk type, default 83), 1 MiB aligned, the first at 1 MiB (room for a boot loader behind
 # the MBR). Each partition is its image's size rounded up to whole MiB: pad an image with
 # `truncate` to give its partition room. DISK_ID (default 0x4c424f54, "LBOT") is the MBR's
-# disk identifier, so PARTUUIDs are DISK_ID-01 and so on.
+# disk identifier, so PARTUUIDs are DISK_ID-01 and so on. The word `extended` in place of a
+# PART (an MBR has four entries) makes the next entry an extended partition (type f) to the end
+# of the disk holding every PART after it as a logical partition, numbered from 5; each one's
+# extended boot record takes the MiB before it, so that they stay 1 MiB aligned.
 disk_build() {
-	local out=$1 spec file type start=2048 sectors table
+	local out=$1 spec file type start=2048 sectors table logical="" ext=""
 	shift
 	table="label: dos"$'\n'"label-id: ${DISK_ID:-0x4c424f54}"$'\n'"unit: sectors"$'\n'
 	local files=() starts=()
 	for spec; do
+		if [ "$spec" = extended ]; then
+			ext=$start
+			continue
+		fi
+		[ -z "$ext" ] || start=$((start + 2048))
 		file=${spec%%:*}
 		type=83
 		[ "$spec" != "$file" ] && type=${spec#*:}
 		sectors=$((($(disk_size_of "$file") + (1 << 20) - 1) / (1 << 20) * 2048))
-		table+="start=$start, size=$sectors, type=$type"$'\n'
+		if [ -z "$ext" ]; then
+			table+="start=$start, size=$sectors, type=$type"$'\n'
+		else
+			logical+="start=$start, size=$sectors, type=$type"$'\n'
+		fi
 		files+=("$file")
 		starts+=("$start")
 		start=$((start + sectors))
 	done
+	[ -z "$ext" ] || table+="start=$ext, size=$((start - ext)), type=f"$'\n'"$logical"
 	rm -f "$out" && truncate -s $((start * 512)) "$out" || return 1
 	printf '%s' "$table" | sfdisk --quiet --no-reread --no-tell-kernel "$out" >/dev/null || return 1
 	local i
