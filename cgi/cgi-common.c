@@ -21,6 +21,8 @@ void cgi_request_from_env(struct cgi_request *r)
 		.host = env("HTTP_HOST"),
 		.fetch_site = env("HTTP_SEC_FETCH_SITE"),
 		.remote_addr = env("REMOTE_ADDR") ? env("REMOTE_ADDR") : "?",
+		.content_range = env("HTTP_CONTENT_RANGE"),
+		.if_match = env("HTTP_IF_MATCH"),
 	};
 	if (env("CONTENT_LENGTH"))
 		r->content_length = strtoull(env("CONTENT_LENGTH"), NULL, 10);
@@ -65,8 +67,10 @@ static const char *reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
 	default: return "Internal Server Error";
 	}
 }

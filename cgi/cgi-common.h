@@ -16,7 +16,9 @@ struct cgi_request {
 	const char *host;
 	const char *fetch_site; /* Sec-Fetch-Site */
 	const char *remote_addr;
-	uint64_t content_length; /* 0 when unknown */
+	const char *content_range; /* a resumed upload's "bytes FIRST-LAST/TOTAL" */
+	const char *if_match;      /* the session a resumed upload expects: "\"MANIFEST-SHA256\"" */
+	uint64_t content_length;   /* 0 when unknown */
 };
 
 void cgi_request_from_env(struct cgi_request *r);

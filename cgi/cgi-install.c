@@ -1,7 +1,10 @@
 /* POST /api/install: streams the request body (the bundle, raw or as multipart/form-data) into
  * the installer, keeps the state file current for /api/status and the kiosk, and answers with
- * the result. One install at a time, by the lock in the state directory. */
+ * the result. One install at a time, by the lock in the state directory. A raw body with a
+ * Content-Range continues the upload session a cut upload left (lib/session.h, GET
+ * /api/session): the rest of the same bundle, from a chunk boundary. */
 #include "cgi-common.h"
+#include "lib/content-range.h"
 #include "lib/install.h"
 #include "lib/log.h"
 #include "lib/multipart.h"
@@ -59,6 +62,7 @@ static void drain_request_body(const struct cgi_request *req, uint64_t received)
 struct session {
 	const struct lb_config *cfg;
 	struct lb_state state;
+	uint64_t body_start; /* the bundle byte the request body begins at: 0, or a resume's FIRST */
 	double started;      /* the request's start */
 	double rate_started; /* where the current rate is measured from */
 	double last_save;
@@ -88,6 +92,7 @@ static void on_progress(const struct lb_progress *p, void *userdata)
 
 	st->state = (int)p->phase;
 	st->received = p->received;
+	st->resumed = p->resumed;
 	st->bundle_size = p->bundle_size;
 	st->written = p->written;
 	st->readback = p->readback;
@@ -96,10 +101,12 @@ static void on_progress(const struct lb_progress *p, void *userdata)
 		snprintf(st->bundle_version, sizeof(st->bundle_version), "%s", p->manifest->version);
 		snprintf(st->bundle_compatible, sizeof(st->bundle_compatible), "%s", p->manifest->compatible);
 	}
-	/* Rate and ETA follow what is being waited for: the upload, then the read-back. */
+	/* Rate and ETA follow what is being waited for: the upload (of what a resumed one still
+	 * sends), then the read-back. */
 	double elapsed = t - s->rate_started;
-	uint64_t done = p->phase == LB_PHASE_READBACK ? p->readback : p->received;
-	uint64_t total = p->phase == LB_PHASE_READBACK ? p->image_total : p->bundle_size;
+	uint64_t skipped = p->phase == LB_PHASE_READBACK || p->resumed > p->received ? 0 : p->resumed;
+	uint64_t done = (p->phase == LB_PHASE_READBACK ? p->readback : p->received) - skipped;
+	uint64_t total = (p->phase == LB_PHASE_READBACK ? p->image_total : p->bundle_size) - skipped;
 	st->mbps = elapsed > 0.2 ? (double)done / elapsed / 1e6 : 0;
 	st->eta_seconds = st->mbps > 0 && total > done ? (int64_t)((double)(total - done) / (st->mbps * 1e6)) : -1;
 	if (phase_changed && p->phase == LB_PHASE_READBACK)
@@ -121,18 +128,122 @@ static int before_write(const struct lb_manifest *m, void *userdata, struct lb_e
 	return 0;
 }
 
-/* A cut upload reads as a truncated bundle; say what happened in the operator's words. */
-static void explain_cut(const struct cgi_request *req, const struct session *s, struct lb_error *err)
+/* A cut upload reads as a truncated bundle; say what happened in the operator's words, and
+ * where the next upload of the same bundle resumes when the session was kept. */
+static void explain_cut(const struct cgi_request *req, const struct session *s, const struct lb_install_result *res,
+			struct lb_error *err)
 {
-	uint64_t total = s->state.bundle_size ? s->state.bundle_size : req->content_length;
+	uint64_t total = s->state.bundle_size ? s->state.bundle_size : s->body_start + req->content_length;
 	bool cut = atomic_load(&cancel_requested) || err->code == LB_E_CANCELLED ||
-		   (err->code == LB_E_TRUNCATED && req->content_length && s->state.received < req->content_length);
+		   (err->code == LB_E_TRUNCATED && req->content_length &&
+		    s->state.received < s->body_start + req->content_length);
 	if (!cut)
 		return;
 	unsigned percent = total ? (unsigned)(s->state.received * 100 / total) : 0;
 	err->code = LB_OK;
-	lb_error_set(err, EPIPE, LB_E_TRUNCATED, "connection lost at %u %% (%llu of %llu bytes): upload again",
-		     percent, (unsigned long long)s->state.received, (unsigned long long)total);
+	if (res->resumable)
+		lb_error_set(err, EPIPE, LB_E_TRUNCATED,
+			     "connection lost at %u %% (%llu of %llu bytes): upload again; the same bundle "
+			     "resumes at %u %% (byte %llu)",
+			     percent, (unsigned long long)s->state.received, (unsigned long long)total,
+			     (unsigned)(res->resume_offset * 100 / total), (unsigned long long)res->resume_offset);
+	else
+		lb_error_set(err, EPIPE, LB_E_TRUNCATED, "connection lost at %u %% (%llu of %llu bytes): upload again",
+			     percent, (unsigned long long)s->state.received, (unsigned long long)total);
+}
+
+/* Reads and drops `count` bytes of the body: a resume that starts before the session's resume
+ * point sends chunks the device already holds. False when the body ended first. */
+static bool skip_request_body(uint64_t count)
+{
+	static char sink[64 << 10];
+	while (count > 0) {
+		ssize_t n = read_request_body(NULL, sink, count < sizeof(sink) ? (size_t)count : sizeof(sink));
+		if (n <= 0)
+			return false;
+		count -= (uint64_t)n;
+	}
+	return true;
+}
+
+/* Checks a resumed upload against the session under the install lock, and moves the body to
+ * the session's resume point. False after a complete error response. */
+static bool prepare_resume(const struct cgi_request *req, bool multipart, const struct lb_config *cfg,
+			   struct lb_session *ret, uint64_t *ret_body_start)
+{
+	struct lb_content_range range;
+	struct lb_error err = {0};
+	char msg[LB_ERROR_MESSAGE_MAX];
+
+	if (multipart) {
+		cgi_error(400, "bad-request",
+			  "a resumed upload (Content-Range) sends the raw rest of the bundle as "
+			  "application/octet-stream, not a form",
+			  NULL);
+		return false;
+	}
+	if (!lb_content_range_parse(req->content_range, strlen(req->content_range), &range)) {
+		cgi_error(400, "bad-request",
+			  "the Content-Range header is not \"bytes FIRST-LAST/TOTAL\": resume with curl "
+			  "--upload-file BUNDLE -C OFFSET, OFFSET from GET /api/session",
+			  NULL);
+		return false;
+	}
+	if (req->content_length != range.last - range.first + 1) {
+		snprintf(msg, sizeof(msg),
+			 "the body has %llu bytes but Content-Range announces %llu: send the rest of the bundle "
+			 "from byte %llu",
+			 (unsigned long long)req->content_length, (unsigned long long)(range.last - range.first + 1),
+			 (unsigned long long)range.first);
+		cgi_error(400, "bad-request", msg, NULL);
+		return false;
+	}
+	int r = lb_session_load(cfg->state_dir, ret, &err);
+	if (r == -ENOENT) {
+		cgi_error(416, "no-session",
+			  "there is no cut upload to resume (the last one finished, failed for another reason, or "
+			  "the recovery restarted): send the whole bundle without Content-Range",
+			  NULL);
+		return false;
+	}
+	if (r < 0) {
+		lb_session_discard(cfg->state_dir);
+		cgi_error(416, "no-session", err.message, NULL);
+		return false;
+	}
+	char hex[LB_SHA256_HEX_SIZE + 1], etag[LB_SHA256_HEX_SIZE + 3];
+	lb_hex_encode(ret->manifest_sha256, LB_SHA256_SIZE, hex);
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	if (req->if_match && strcmp(req->if_match, etag) != 0 && strcmp(req->if_match, hex) != 0) {
+		snprintf(msg, sizeof(msg),
+			 "the cut upload was of another bundle (version %s, manifest %.12s...): send this bundle "
+			 "whole, without Content-Range (that discards the other upload)",
+			 ret->version, hex);
+		cgi_error(412, "session-mismatch", msg, NULL);
+		lb_session_free(ret);
+		return false;
+	}
+	if (range.total != ret->bundle_size) {
+		snprintf(msg, sizeof(msg),
+			 "this file has %llu bytes but the cut upload was of a %llu-byte bundle (version %s): "
+			 "send this bundle whole, without Content-Range (that discards the other upload)",
+			 (unsigned long long)range.total, (unsigned long long)ret->bundle_size, ret->version);
+		cgi_error(412, "session-mismatch", msg, NULL);
+		lb_session_free(ret);
+		return false;
+	}
+	if (range.first > ret->resume_offset) {
+		snprintf(msg, sizeof(msg),
+			 "the device holds the bundle up to byte %llu only, not %llu: resume from there (curl "
+			 "--upload-file BUNDLE -C %llu)",
+			 (unsigned long long)ret->resume_offset, (unsigned long long)range.first,
+			 (unsigned long long)ret->resume_offset);
+		cgi_error(416, "resume-offset", msg, NULL);
+		lb_session_free(ret);
+		return false;
+	}
+	*ret_body_start = range.first;
+	return true;
 }
 
 int main(void)
@@ -179,25 +290,49 @@ int main(void)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct session s = {.cfg = &cfg, .started = now()};
+	struct lb_session resume = {0};
+	uint64_t body_start = 0;
+	if (req.content_range && !prepare_resume(&req, multipart, &cfg, &resume, &body_start))
+		return 0;
+
+	struct session s = {.cfg = &cfg, .started = now(), .body_start = body_start};
 	s.rate_started = s.started;
 	lb_state_load(cfg.state_dir, &s.state);
 	s.state.state = LB_PHASE_RECEIVING;
 	s.state.received = s.state.bundle_size = s.state.written = s.state.readback = s.state.image_total = 0;
+	s.state.resumed = 0;
 	s.state.bundle_version[0] = s.state.bundle_compatible[0] = '\0';
 	s.state.started = (int64_t)time(NULL);
 	s.state.mbps = 0;
 	s.state.eta_seconds = -1;
 	snprintf(s.state.message, sizeof(s.state.message), "receiving");
 	save(&s);
-	lb_log(cfg.log_file, program, "upload from %s started (%llu bytes%s)", req.remote_addr,
-	       (unsigned long long)req.content_length, multipart ? ", form" : "");
+	if (req.content_range)
+		lb_log(cfg.log_file, program, "upload from %s resumes version %s at byte %llu of %llu (body from %llu)",
+		       req.remote_addr, resume.version, (unsigned long long)resume.resume_offset,
+		       (unsigned long long)resume.bundle_size, (unsigned long long)body_start);
+	else
+		lb_log(cfg.log_file, program, "upload from %s started (%llu bytes%s)", req.remote_addr,
+		       (unsigned long long)req.content_length, multipart ? ", form" : "");
 
 	struct lb_keyring *keys = NULL;
 	struct lb_error key_err = {0};
 	lb_keyring_load(cfg.keyring, &keys, &key_err); /* no keys: the installer names the problem */
 
 	struct lb_input raw = {.read = read_request_body}, in = raw;
+	/* The chunks between the client's offset and the session's resume point are held already. */
+	if (req.content_range && !skip_request_body(resume.resume_offset - body_start)) {
+		lb_keyring_free(keys);
+		lb_session_free(&resume);
+		lb_error_set(&err, EPIPE, LB_E_TRUNCATED,
+			     "the resumed upload ended before byte %llu, where the device resumes: upload again",
+			     (unsigned long long)resume.resume_offset);
+		s.state.state = LB_PHASE_FAILED;
+		snprintf(s.state.message, sizeof(s.state.message), "%s", err.message);
+		save(&s);
+		cgi_error_from(&err, "invalid");
+		return 0;
+	}
 	static struct lb_multipart mp;
 	if (multipart) {
 		if (lb_multipart_init(&mp, &raw, req.content_type, &err) < 0) {
@@ -221,18 +356,21 @@ int main(void)
 		.userdata = &s,
 		.cancel = &cancel_requested,
 		.before_write = before_write,
+		.session_dir = cfg.state_dir,
+		.resume = req.content_range ? &resume : NULL,
 	};
 	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
 	r = lb_install(&in, &opt, &res, &err);
 	lb_keyring_free(keys);
+	lb_session_free(&resume);
 	if (r < 0 && multipart && lb_error_failed(&mp.err))
 		err = mp.err;
 
 	const char *target_state = res.target_touched ? "invalid" : "untouched";
 	s.state.last_time = (int64_t)time(NULL);
 	if (r < 0) {
-		explain_cut(&req, &s, &err);
+		explain_cut(&req, &s, &res, &err);
 		s.state.state = LB_PHASE_FAILED;
 		snprintf(s.state.message, sizeof(s.state.message), "%s", err.message);
 		snprintf(s.state.last_result, sizeof(s.state.last_result), "failed");
@@ -242,7 +380,7 @@ int main(void)
 		lb_log(cfg.log_file, program, "install failed (%s, main %s): %s", lb_code_name(err.code), target_state,
 		       err.message);
 		cgi_error_from(&err, target_state);
-		drain_request_body(&req, s.state.received);
+		drain_request_body(&req, s.state.received > body_start ? s.state.received - body_start : 0);
 		return 0;
 	}
 

@@ -8,6 +8,8 @@
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "lib/self-check.h"
+#include "lib/session.h"
+#include "lib/state.h"
 #include "lib/version.h"
 #include "tool-output.h"
 
@@ -30,6 +32,24 @@ static int usage_error(const char *fmt, const char *arg)
 	return LB_E_USAGE;
 }
 
+/* Whether the session in `state_dir` belongs to the bundle open at `fd` (same size, same header
+ * bytes); if so, `fd` is moved to the resume point. Any other bundle starts over, and the
+ * installer then discards the session. */
+static bool resume_point(int fd, const char *state_dir, struct lb_session *ret)
+{
+	struct lb_error err = {0};
+	struct stat st;
+	if (lb_session_load(state_dir, ret, &err) < 0)
+		return false;
+	_cleanup_free_ uint8_t *head = malloc(ret->header_size);
+	bool same = head && fstat(fd, &st) == 0 && (uint64_t)st.st_size == ret->bundle_size &&
+		    lb_pread_full(fd, head, ret->header_size, 0) == 0 && lb_session_matches(ret, head, ret->header_size) &&
+		    lseek(fd, (off_t)ret->resume_offset, SEEK_SET) == (off_t)ret->resume_offset;
+	if (!same)
+		lb_session_free(ret);
+	return same;
+}
+
 static int verb_install(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -37,10 +57,11 @@ static int verb_install(int argc, char **argv)
 		{"compatible", required_argument, NULL, 'C'}, {"target", required_argument, NULL, 't'},
 		{"no-readback", no_argument, NULL, 'R'},     {"allow-unsigned", no_argument, NULL, 'U'},
 		{"threads", required_argument, NULL, 'j'},   {"json", no_argument, NULL, 'J'},
-		{"help", no_argument, NULL, 'h'},            {0},
+		{"resume", no_argument, NULL, 'r'},          {"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	const char *config_path = LB_CONFIG_DEFAULT_PATH;
-	bool config_optional = true, json = false, no_readback = false, allow_unsigned = false;
+	bool config_optional = true, json = false, no_readback = false, allow_unsigned = false, resume = false;
 	const char *keyring = NULL, *compatible = NULL;
 	const char *target_args[LB_IMAGES_MAX];
 	unsigned target_arg_count = 0, threads = 0;
@@ -76,6 +97,9 @@ static int verb_install(int argc, char **argv)
 		case 'J':
 			json = true;
 			break;
+		case 'r':
+			resume = true;
+			break;
 		case 'h':
 			printf("Usage: %s install [OPTIONS] BUNDLE|-\n\n"
 			       "Verifies a bundle and writes its images onto their targets as it streams in.\n\n"
@@ -86,7 +110,10 @@ static int verb_install(int argc, char **argv)
 			       "  --no-readback          skip reading the written images back\n"
 			       "  --allow-unsigned       accept unsigned bundles (development only)\n"
 			       "  --threads N            worker threads (default: one per CPU)\n"
-			       "  --json                 progress and result as JSON lines on stdout\n",
+			       "  --json                 progress and result as JSON lines on stdout\n"
+			       "  --resume               keep an upload session in the state directory, and\n"
+			       "                         continue the one left there for this very bundle\n"
+			       "                         (cut here or over HTTP) instead of starting over\n",
 			       program, LB_CONFIG_DEFAULT_PATH);
 			return 0;
 		default:
@@ -96,6 +123,8 @@ static int verb_install(int argc, char **argv)
 	if (optind != argc - 1)
 		return usage_error("install takes one BUNDLE (or - for standard input)%s", "");
 	const char *bundle_path = argv[optind];
+	if (resume && strcmp(bundle_path, "-") == 0)
+		return usage_error("--resume reads the bundle from a file, not from standard input%s", "");
 
 	struct lb_config cfg;
 	lb_config_defaults(&cfg);
@@ -137,6 +166,28 @@ static int verb_install(int argc, char **argv)
 	struct lb_input in;
 	lb_input_init_fd(&in, &fd);
 
+	/* A session is only touched under the install lock, as the web installer holds it. */
+	_cleanup_close_ int lock_fd = -1;
+	struct lb_session session = {0};
+	bool resuming = false;
+	if (resume) {
+		int r = mkdir(cfg.state_dir, 0755) < 0 && errno != EEXIST ? -errno : lb_state_lock(cfg.state_dir, &lock_fd);
+		if (r < 0) {
+			lb_keyring_free(keys);
+			if (r == -EBUSY)
+				lb_error_set(&err, EBUSY, LB_E_BUSY, "another install is running: wait for it to finish");
+			else
+				lb_error_set(&err, -r, LB_E_IO, "cannot take the install lock in %s: %s", cfg.state_dir,
+					     strerror(-r));
+			return tool_fail(program, &err, json, "untouched");
+		}
+		resuming = resume_point(fd, cfg.state_dir, &session);
+		if (resuming && !json)
+			fprintf(stderr, "%s: resuming version %s at %u %% (byte %llu of %llu)\n", program, session.version,
+				(unsigned)(session.resume_offset * 100 / session.bundle_size),
+				(unsigned long long)session.resume_offset, (unsigned long long)session.bundle_size);
+	}
+
 	struct tool_progress tp;
 	tool_progress_init(&tp, json);
 	struct lb_install_options opt = {
@@ -144,14 +195,21 @@ static int verb_install(int argc, char **argv)
 		.threads = threads,
 		.progress = tool_progress_update,
 		.userdata = &tp,
+		.session_dir = resume ? cfg.state_dir : NULL,
+		.resume = resuming ? &session : NULL,
 	};
 	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
 	int r = lb_install(&in, &opt, &res, &err);
 	tool_progress_finish(&tp);
 	lb_keyring_free(keys);
-	if (r < 0)
+	lb_session_free(&session);
+	if (r < 0) {
+		if (res.resumable && !json)
+			fprintf(stderr, "%s: the session is kept: the same command resumes at byte %llu\n", program,
+				(unsigned long long)res.resume_offset);
 		return tool_fail(program, &err, json, res.target_touched ? "invalid" : "untouched");
+	}
 
 	double seconds = tool_now() - tp.start;
 	if (json) {

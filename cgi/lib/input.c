@@ -1,6 +1,7 @@
 #include "input.h"
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 static ssize_t fd_read(void *ctx, void *buf, size_t size)
@@ -18,6 +19,22 @@ void lb_input_init_fd(struct lb_input *in, int *fd)
 {
 	in->read = fd_read;
 	in->ctx = fd;
+	in->consumed = 0;
+}
+
+static ssize_t buffer_read(void *ctx, void *buf, size_t size)
+{
+	struct lb_input_buffer *b = ctx;
+	size_t n = b->size - b->pos < size ? b->size - b->pos : size;
+	memcpy(buf, (const char *)b->data + b->pos, n);
+	b->pos += n;
+	return (ssize_t)n;
+}
+
+void lb_input_init_buffer(struct lb_input *in, struct lb_input_buffer *b)
+{
+	in->read = buffer_read;
+	in->ctx = b;
 	in->consumed = 0;
 }
 

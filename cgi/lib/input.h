@@ -17,5 +17,14 @@ struct lb_input {
 /* An input that reads from `*fd` (the pointer must stay valid while the input is used). */
 void lb_input_init_fd(struct lb_input *in, int *fd);
 
+/* Bytes already in memory, read through an input (the header kept by a resume session). */
+struct lb_input_buffer {
+	const void *data;
+	size_t size, pos;
+};
+
+/* An input over `*b` (which must stay valid while the input is used). */
+void lb_input_init_buffer(struct lb_input *in, struct lb_input_buffer *b);
+
 /* Reads until `size` bytes arrived or the input ended; returns the count or a negative errno. */
 ssize_t lb_input_read_full(struct lb_input *in, void *buf, size_t size);

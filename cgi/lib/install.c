@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <zstd.h>
 
 /* One chunk on its way: read into `compressed` by the reader, then decompressed, checked and
@@ -20,6 +21,7 @@ struct job {
 	const struct lb_image *image;
 	struct lb_target *target; /* NULL in a dry run: check only */
 	uint32_t index;
+	uint32_t seq; /* the chunk's index across all images */
 	uint8_t *compressed;
 	uint8_t *data; /* aligned for direct I/O */
 };
@@ -43,7 +45,23 @@ struct pipeline {
 	const uint8_t *zeros;
 	size_t chunk_max;
 	atomic_uint_fast64_t written, readback;
+	/* Which chunks were written, by seq, and how many from the first are: the resume point. A
+	 * worker may finish chunk 7 before chunk 6, so only the unbroken prefix counts. */
+	uint8_t *done;
+	uint32_t done_total;
+	atomic_uint_fast32_t done_prefix;
 };
+
+static void pipeline_mark_done(struct pipeline *p, uint32_t seq)
+{
+	pthread_mutex_lock(&p->lock);
+	p->done[seq] = 1;
+	uint32_t n = (uint32_t)atomic_load(&p->done_prefix);
+	while (n < p->done_total && p->done[n])
+		n++;
+	atomic_store(&p->done_prefix, n);
+	pthread_mutex_unlock(&p->lock);
+}
 
 static void pipeline_fail(struct pipeline *p, const struct lb_error *e)
 {
@@ -161,6 +179,8 @@ static void *worker(void *userdata)
 						   : readback_job(p, j, &e);
 			if (r < 0)
 				pipeline_fail(p, &e);
+			else if (j->kind == JOB_WRITE && j->target)
+				pipeline_mark_done(p, j->seq);
 		}
 
 		pthread_mutex_lock(&p->lock);
@@ -229,14 +249,17 @@ static void pipeline_stop(struct pipeline *p)
 	free(p->free_jobs);
 	free(p->queue);
 	free(p->threads);
+	free(p->done);
 	free((void *)p->zeros);
 	pthread_cond_destroy(&p->changed);
 	pthread_mutex_destroy(&p->lock);
 }
 
-static int pipeline_start(struct pipeline *p, unsigned threads, size_t chunk_max, struct lb_error *err)
+static int pipeline_start(struct pipeline *p, unsigned threads, size_t chunk_max, uint32_t chunks,
+			  uint32_t first_chunk, struct lb_error *err)
 {
-	*p = (struct pipeline){.thread_count = 0, .chunk_max = chunk_max};
+	*p = (struct pipeline){.thread_count = 0, .chunk_max = chunk_max, .done_total = chunks};
+	atomic_store(&p->done_prefix, first_chunk);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->changed, NULL);
 
@@ -250,7 +273,8 @@ static int pipeline_start(struct pipeline *p, unsigned threads, size_t chunk_max
 	/* calloc of a large block maps the kernel's zero page: it costs no memory until written,
 	 * and it is never written. */
 	p->zeros = calloc(1, data_size);
-	if (!p->jobs || !p->free_jobs || !p->queue || !p->threads || !p->zeros)
+	p->done = calloc(chunks + 1, 1);
+	if (!p->jobs || !p->free_jobs || !p->queue || !p->threads || !p->zeros || !p->done)
 		return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for the pipeline");
 	for (unsigned i = 0; i < p->job_count; i++) {
 		struct job *j = &p->jobs[i];
@@ -280,7 +304,34 @@ struct install {
 	struct lb_bundle_header header;
 	struct lb_target targets[LB_IMAGES_MAX]; /* by image index */
 	struct lb_progress progress;
+	uint32_t first_chunk; /* 0, or where a resumed install continues */
+	struct lb_session session;
+	bool session_open;
+	double checkpointed; /* when the session was last moved on */
 };
+
+static double monotonic_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Moves the session's resume point to the chunks written so far, at most once a second while
+ * streaming. No flush comes first: the session lives on a tmpfs, so whatever ends it (a power
+ * cut) also ends the page cache the writes may still sit in, while a killed process leaves both
+ * behind; the read-back at the end proves every chunk on the medium. */
+static void checkpoint(struct install *s, struct pipeline *p, bool force)
+{
+	if (!s->session_open)
+		return;
+	uint32_t prefix = (uint32_t)atomic_load(&p->done_prefix);
+	double t = monotonic_now();
+	if (prefix == s->session.next_chunk || (!force && t - s->checkpointed < 1.0))
+		return;
+	lb_session_advance(s->opt->session_dir, &s->session, &s->header, prefix);
+	s->checkpointed = t;
+}
 
 static void report(struct install *s, enum lb_phase phase)
 {
@@ -409,18 +460,21 @@ static int stream_payload_end(struct install *s, struct lb_error *err);
 static int stream_payload(struct install *s, struct pipeline *p, struct lb_error *err)
 {
 	const struct lb_manifest *m = &s->header.manifest;
+	uint32_t seq = 0;
 	int r;
 
 	for (unsigned i = 0; i < m->image_count; i++) {
 		const struct lb_image *img = &m->images[i];
-		for (uint32_t c = 0; c < img->chunk_count; c++) {
+		for (uint32_t c = 0; c < img->chunk_count; c++, seq++) {
+			if (seq < s->first_chunk)
+				continue; /* written by the upload this one resumes */
 			if (cancelled(s->opt))
 				return lb_error_set(err, ECANCELED, LB_E_CANCELLED, "the install was cancelled");
 			struct job *j = pipeline_take(p);
 			if (!j)
 				return -EIO; /* a worker failed: its error is in the pipeline */
 			*j = (struct job){.kind = JOB_WRITE, .image = img, .target = &s->targets[i], .index = c,
-					  .compressed = j->compressed, .data = j->data};
+					  .seq = seq, .compressed = j->compressed, .data = j->data};
 			if (s->opt->dry_run)
 				j->target = NULL;
 			if ((r = receive_chunk(s, j, err)) < 0) {
@@ -430,6 +484,7 @@ static int stream_payload(struct install *s, struct pipeline *p, struct lb_error
 			pipeline_submit(p, j);
 			s->progress.written = atomic_load(&p->written);
 			report(s, LB_PHASE_WRITING);
+			checkpoint(s, p, false);
 		}
 	}
 	return stream_payload_end(s, err);
@@ -546,6 +601,63 @@ static unsigned default_threads(void)
 	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
+/* Whether an install that failed with `code` can go on where it stopped: only when the input
+ * was cut. Anything the bundle or the target is to blame for starts over. */
+static bool resumable_error(enum lb_code code)
+{
+	return code == LB_E_TRUNCATED || code == LB_E_CANCELLED || code == LB_E_READ;
+}
+
+/* The header, from the input (a fresh install) or from the session being resumed: either way
+ * the same reader, so that a stored header passes exactly the checks a received one does. */
+static int read_header(struct install *s, struct lb_error *err)
+{
+	const struct lb_session *resume = s->opt->resume;
+	if (!resume)
+		return lb_bundle_read_header(s->in, &s->header, err);
+
+	struct lb_input_buffer b = {.data = resume->header, .size = resume->header_size};
+	struct lb_input hin;
+	lb_input_init_buffer(&hin, &b);
+	int r = lb_bundle_read_header(&hin, &s->header, err);
+	if (r == 0 && b.pos != b.size)
+		r = lb_error_set(err, EBADMSG, LB_E_MANIFEST_INVALID,
+				 "the stored header of the upload to resume has %zu bytes too many: send the "
+				 "whole bundle again",
+				 b.size - b.pos);
+	return r;
+}
+
+/* For a resumed install, once the header is parsed: the session's resume point must be a chunk
+ * boundary of this very manifest, and the input stands there. */
+static int position_resume(struct install *s, struct lb_error *err)
+{
+	const struct lb_session *resume = s->opt->resume;
+	uint32_t chunks = lb_manifest_chunk_count(&s->header.manifest);
+	if (resume->next_chunk > chunks ||
+	    lb_bundle_chunk_offset(&s->header, resume->next_chunk) != resume->resume_offset ||
+	    lb_bundle_size(&s->header) != resume->bundle_size)
+		return lb_error_set(err, EINVAL, LB_E_INTERNAL,
+				    "the upload session does not fit its own manifest: send the whole bundle "
+				    "again");
+	s->first_chunk = resume->next_chunk;
+	s->in->consumed = resume->resume_offset;
+	s->progress.resumed = resume->resume_offset;
+	return 0;
+}
+
+/* The image bytes of the chunks before `first`: written by the upload being resumed. */
+static uint64_t bytes_before(const struct lb_manifest *m, uint32_t first)
+{
+	uint64_t bytes = 0;
+	for (unsigned i = 0; i < m->image_count && first > 0; i++) {
+		uint32_t n = first < m->images[i].chunk_count ? first : m->images[i].chunk_count;
+		bytes += n == m->images[i].chunk_count ? m->images[i].size : (uint64_t)n * m->images[i].chunk_size;
+		first -= n;
+	}
+	return bytes;
+}
+
 int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct lb_install_result *ret,
 	       struct lb_error *err)
 {
@@ -564,12 +676,22 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 				 "lifeboat.conf or pass --compatible");
 		goto finish;
 	}
+	if (opt->resume && (opt->dry_run || !opt->session_dir)) {
+		r = lb_error_set(err, EINVAL, LB_E_USAGE, "resuming needs a session directory and a real install");
+		goto finish;
+	}
+	/* A resumed install's targets hold part of a bundle already; a fresh one ends any session. */
+	ret->target_touched = opt->resume != NULL;
+	if (opt->session_dir && !opt->resume && !opt->dry_run)
+		lb_session_discard(opt->session_dir);
 
 	report(&s, LB_PHASE_RECEIVING);
-	if ((r = lb_bundle_read_header(in, &s.header, err)) < 0)
+	if ((r = read_header(&s, err)) < 0)
 		goto finish;
 	report(&s, LB_PHASE_VERIFYING);
 	if ((r = authenticate(&s, err)) < 0 || (r = lb_bundle_header_parse(&s.header, err)) < 0)
+		goto finish;
+	if (opt->resume && (r = position_resume(&s, err)) < 0)
 		goto finish;
 
 	const struct lb_manifest *m = &s.header.manifest;
@@ -595,12 +717,20 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		goto finish;
 
 	unsigned threads = opt->dry_run ? 0 : opt->threads ? opt->threads : default_threads();
-	if ((r = pipeline_start(&p, threads, chunk_max, err)) < 0) {
+	uint32_t chunks = lb_manifest_chunk_count(m);
+	if ((r = pipeline_start(&p, threads, chunk_max, chunks, s.first_chunk, err)) < 0) {
 		pipeline_stop(&p);
 		goto finish;
 	}
 	pipeline_running = true;
+	for (uint32_t c = 0; c < s.first_chunk; c++)
+		p.done[c] = 1;
+	atomic_store(&p.written, bytes_before(m, s.first_chunk));
 	ret->target_touched = !opt->dry_run;
+	/* Without a session the install goes on all the same, only not resumable. */
+	if (opt->session_dir && !opt->dry_run)
+		s.session_open = lb_session_begin(opt->session_dir, &s.header, s.first_chunk, &s.session) == 0;
+	s.checkpointed = monotonic_now();
 	report(&s, LB_PHASE_WRITING);
 
 	if (opt->dry_run) {
@@ -639,8 +769,24 @@ finish:
 			if (r == 0)
 				r = -EIO;
 		}
+		/* A cut input leaves a session to resume from: every chunk in the written prefix was
+		 * checked against the signed manifest before it was written. The pipeline is drained
+		 * here (stream_payload's caller waited for it), so the prefix is final. */
+		if (r < 0 && s.session_open && resumable_error(err->code)) {
+			pipeline_drain(&p);
+			struct lb_error sync_err = {0};
+			if (sync_targets(&s, &sync_err) == 0) {
+				checkpoint(&s, &p, true);
+				ret->resumable = true;
+				ret->next_chunk = s.session.next_chunk;
+				ret->resume_offset = s.session.resume_offset;
+			}
+		}
 		pipeline_stop(&p);
 	}
+	if (opt->session_dir && !opt->dry_run && !ret->resumable && (s.session_open || opt->resume))
+		lb_session_discard(opt->session_dir);
+	lb_session_free(&s.session);
 	for (unsigned i = 0; i < LB_IMAGES_MAX; i++)
 		lb_target_close(&s.targets[i]);
 	report(&s, r < 0 ? LB_PHASE_FAILED : LB_PHASE_DONE);

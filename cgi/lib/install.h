@@ -9,6 +9,7 @@
 #include "input.h"
 #include "progress.h"
 #include "bootctl.h"
+#include "session.h"
 #include "signature.h"
 
 #include <stdatomic.h>
@@ -41,6 +42,17 @@ struct lb_install_options {
 	/* Called once the header is authenticated and every target checked, right before the first
 	 * byte is written; an error here stops the install with nothing written. */
 	int (*before_write)(const struct lb_manifest *m, void *userdata, struct lb_error *err);
+	/* Resume sessions (session.h). In `session_dir` (NULL: none) the install keeps its session:
+	 * recorded before the first write, moved on as chunks are written, and removed when the
+	 * install ends in anything but a cut input (truncated, cancelled, a read error). A fresh
+	 * install discards any older session before it reads a byte. */
+	const char *session_dir;
+	/* Continues the cut install of `resume` (NULL: a fresh install, which reads the header from
+	 * the input). The header then comes from the session and goes through every check a fresh
+	 * one does; the input begins at the frame of chunk resume->next_chunk. Earlier chunks were
+	 * checked against their hashes before they were written, and the read-back covers them all
+	 * again. */
+	const struct lb_session *resume;
 };
 
 struct lb_install_result {
@@ -53,6 +65,11 @@ struct lb_install_result {
 	 * (image-check.h); by image index, `image_count` of them. */
 	unsigned image_count;
 	struct lb_image_check images[LB_IMAGES_MAX];
+	/* A failed install that can be resumed: its session was kept, and an upload of the rest of
+	 * the same bundle from `resume_offset` (chunk `next_chunk`) continues it. */
+	bool resumable;
+	uint32_t next_chunk;
+	uint64_t resume_offset;
 };
 
 /* Installs the bundle read from `in`. On failure `err` names the problem and `ret->target_touched`

@@ -25,7 +25,8 @@ struct lb_progress {
 	enum lb_phase phase;
 	const struct lb_manifest *manifest; /* NULL until the header is authenticated */
 	uint64_t bundle_size;               /* 0 until the header is known */
-	uint64_t received;                  /* bundle bytes read so far */
+	uint64_t received;                  /* bundle position: bytes read so far, or resumed from */
+	uint64_t resumed;                   /* bundle bytes an earlier, cut upload delivered */
 	uint64_t image_total;               /* bytes of all images */
 	uint64_t written;                   /* image bytes verified and written */
 	uint64_t readback;                  /* image bytes read back and found correct */

@@ -61,6 +61,7 @@ int lb_state_load(const char *dir, struct lb_state *ret)
 		TEXT("bundle.version", bundle_version);
 		TEXT("bundle.compatible", bundle_compatible);
 		U64("received", received);
+		U64("resumed", resumed);
 		U64("bundle_size", bundle_size);
 		U64("written", written);
 		U64("readback", readback);
@@ -110,6 +111,7 @@ int lb_state_save(const char *dir, struct lb_state *s)
 		   "\nimage_total=%" PRIu64 "\nmbps=%.1f\neta_seconds=%" PRId64 "\nstarted=%" PRId64 "\n",
 		s->received, s->bundle_size, s->written, s->readback, s->image_total, s->mbps, s->eta_seconds,
 		s->started);
+	fprintf(f, "resumed=%" PRIu64 "\n", s->resumed);
 	put_text(f, "last.result", s->last_result);
 	put_text(f, "last.code", s->last_code);
 	put_text(f, "last.message", s->last_message);
@@ -161,10 +163,10 @@ void lb_state_json(const struct lb_state *s, const struct lb_recovery_report *re
 	fprintf(f, "{\"state\":\"%s\",\"message\":", lb_state_name(s->state));
 	lb_json_string(f, s->message);
 	fprintf(f,
-		",\"progress\":{\"received\":%" PRIu64 ",\"bundle_size\":%" PRIu64 ",\"written\":%" PRIu64
+		",\"progress\":{\"received\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"bundle_size\":%" PRIu64 ",\"written\":%" PRIu64
 		",\"readback\":%" PRIu64 ",\"image_total\":%" PRIu64 ",\"percent\":%u,\"mbps\":%.1f,\"eta_seconds\":%" PRId64
 		"}",
-		s->received, s->bundle_size, s->written, s->readback, s->image_total, percent, s->mbps,
+		s->received, s->resumed, s->bundle_size, s->written, s->readback, s->image_total, percent, s->mbps,
 		s->eta_seconds);
 	fprintf(f, ",\"bundle\":{\"version\":");
 	lb_json_string(f, s->bundle_version);

@@ -31,6 +31,7 @@ struct lb_state {
 	char bundle_version[LB_TOKEN_MAX + 1];
 	char bundle_compatible[LB_TOKEN_MAX + 1];
 	uint64_t received, bundle_size, written, readback, image_total;
+	uint64_t resumed; /* bundle bytes a cut upload delivered before this one resumed it */
 	double mbps;
 	int64_t eta_seconds; /* -1: unknown */
 	int64_t started;     /* epoch seconds */

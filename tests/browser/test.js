@@ -289,6 +289,49 @@ async function caseConnectionLost(browser, env) {
 	await page.context().close();
 }
 
+// 4b. The page is reloaded mid-upload (real server only: the session lives on the device). The
+// same bundle chosen again is offered as a resume, sends only the rest with a Content-Range,
+// and installs.
+async function caseResumeAfterReload(browser, env) {
+	if (env.mock) return 'skipped: needs the real server';
+	const { page, errors } = await openPage(browser, env.base);
+	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	assert(/^Install version 2\.0$/.test(await text(page, '#install-button')), 'a fresh bundle is offered as ' + (await text(page, '#install-button')));
+	await page.click('#install-button');
+	await page.waitForFunction(() => Number(document.getElementById('progress-bar').getAttribute('aria-valuenow')) >= 40, null, { timeout: 30000 });
+	// The page asks before leaving during an upload; this reload means it.
+	page.removeAllListeners('dialog');
+	page.on('dialog', (d) => d.accept());
+	await page.reload();
+	await page.waitForFunction(() => document.getElementById('main-version').textContent !== '…');
+	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.waitForSelector('#resume-note', { state: 'visible', timeout: 20000 });
+	const button = await text(page, '#install-button');
+	const m = /^Resume version 2\.0 from (\d+) %$/.exec(button);
+	assert(m && Number(m[1]) > 0 && Number(m[1]) < 100, 'the resume is offered as "' + button + '"');
+	await shot(page, 'resume-offered.png');
+	const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install', { timeout: 60000 });
+	response.catch(() => {});
+	await page.click('#install-button');
+	await page.waitForFunction((p) => Number(document.getElementById('progress-bar').getAttribute('aria-valuenow')) >= p, Number(m[1]));
+	const r = await response;
+	const range = await r.request().headerValue('content-range');
+	const size = fs.statSync(env.files.bundle).size;
+	const rm = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range || '');
+	assert(rm && Number(rm[1]) > 0 && Number(rm[2]) === size - 1 && Number(rm[3]) === size, 'the resume sent Content-Range: ' + range);
+	await page.waitForSelector('#success', { state: 'visible', timeout: 30000 });
+	assert((await text(page, '#success')).includes('Installed version 2.0'), 'success screen says: ' + (await text(page, '#success')));
+	const status = await getJSON(REAL_URL + '/api/status');
+	assert(status.last_result.result === 'installed' && status.progress.resumed === Number(rm[1]),
+		'the device reports ' + JSON.stringify(status.last_result) + ', resumed ' + status.progress.resumed);
+	const session = await fetch(REAL_URL + '/api/session');
+	assert(session.status === 404, 'a session outlived the install: HTTP ' + session.status);
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+	return 'resumed at ' + rm[1] + ' of ' + size + ' bytes';
+}
+
 // 5. Without JavaScript: the <noscript> form posts the bundle as multipart/form-data.
 async function caseNoScript(browser, env) {
 	const context = await browser.newContext({ viewport: DESKTOP, javaScriptEnabled: false });
@@ -371,7 +414,8 @@ async function main() {
 		env.files = makeFiles(tmp, env.compatible);
 		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 		const cases = [['install', caseInstall], ['not-a-bundle', caseNotBundle],
-			['server-error', caseServerError], ['connection-lost', caseConnectionLost], ['no-javascript', caseNoScript],
+			['server-error', caseServerError], ['connection-lost', caseConnectionLost],
+			['resume-after-reload', caseResumeAfterReload], ['no-javascript', caseNoScript],
 			['recovery-state', caseRecoveryState]];
 		for (const [name, fn] of cases) {
 			let timer;
