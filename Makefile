@@ -8,6 +8,7 @@
 #   make test-image [BOARD=...]  only the recovery image's tests (contents, reproducible packing, QEMU boot)
 #   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64|qemu-arm64]   the whole card: build/BOARD/sdcard.img
 #   make sdcard BOARD=rpi MAIN=rootfs-image MAIN_BOOT=fat-image (or MAIN=bundle)   a Raspberry Pi card
+#   make convert-image IMAGE=raspios.img.xz [OUT=dir]   an existing Pi OS style image to a bundle and an rpi card
 #   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, 10 power cuts
 #   make e2e-arm64    the whole cycle on board qemu-arm64 (U-Boot, aarch64 under TCG; not in check)
 #   make torture [K=100]   power cuts at random instants, K of them
@@ -42,7 +43,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 
 .SECONDARY:
-.PHONY: all check sdcard recovery-rpi e2e e2e-arm64 torture test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo demo-main demo-core clean format lint
+.PHONY: all check sdcard recovery-rpi convert-image e2e e2e-arm64 torture test-boot test-boot-arm64 test-image recovery recovery-repro-check unit integration fuzz-replay fuzz bench demo demo-main demo-core clean format lint
 all: $(PROGRAMS:%=$(B)/bin/%) $(CGIS:%=$(B)/cgi-bin/%)
 
 $(B)/obj/%.o: %.c $(wildcard cgi/lib/*.h cgi/*.h) VERSION
@@ -157,13 +158,20 @@ recovery-rpi: all
 	@$(MAKE) --no-print-directory recovery BOARD=rpi
 check: recovery-rpi
 
+# A Raspberry Pi OS style card image (.img, .img.xz, .img.zst, .zip) to a bundle and a card for
+# board rpi (scripts/convert-image, docs/convert-image.md): build/convert/NAME.lifeboat and
+# NAME-sdcard.img, or OUT=DIR.
+convert-image: recovery-rpi
+	@test -n "$(IMAGE)" || { echo "make convert-image: say IMAGE=file.img[.xz|.zst] or .zip"; exit 2; }
+	@scripts/convert-image "$(IMAGE)" --build-dir $(B) $(if $(OUT),--out-dir "$(OUT)")
+
 # The example main (scripts/build-example-main, docs/example-main.md): a Debian companion system
 # for the QEMU boards, at versions 1 and 2, and a version 3 whose kernel cannot be loaded:
 # $(B)/BOARD/example-main-v1.ext4 and so on, for BOARD= and for both QEMU boards (qemu-arm64's
 # with the cross-built programs, bootstrapped through qemu-user).
 EXAMPLE_MAIN := $(B)/$(BOARD)/example-main
-EXAMPLE_MAIN_INPUTS := scripts/build-example-main rootfs/lib.sh $(wildcard scripts/companion/*) \
-	overlay/usr/sbin/lifeboat-reboot
+EXAMPLE_MAIN_INPUTS := scripts/build-example-main scripts/lib/companion.sh rootfs/lib.sh \
+	$(wildcard scripts/companion/*) overlay/usr/sbin/lifeboat-reboot
 # example_main_rules BOARD: the rules of that board's example mains.
 define example_main_rules
 $(B)/$(1)/example-main-v%.ext4: $(EXAMPLE_MAIN_INPUTS) rootfs/boards/$(1).conf $(call board_programs,$(1))/bin/lifeboat
