@@ -11,7 +11,7 @@
 #   make convert-image IMAGE=raspios.img.xz [OUT=dir]   an existing Pi OS style image to a bundle and an rpi card
 #   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, 10 power cuts
 #   make e2e-arm64    the whole cycle on board qemu-arm64 (U-Boot, aarch64 under TCG; not in check)
-#   make torture [K=100]   power cuts at random instants, K of them
+#   make torture [K=100] [JOBS=2]   power cuts at random instants, K of them, on JOBS devices at once
 #   make demo     a virtual companion (QEMU) in its recovery, and an update to upload from a browser
 #   make demo-main    the same, booting main first
 #   make demo-core    the core alone: a sample bundle installed onto a file-backed target
@@ -189,7 +189,7 @@ check: $(EXAMPLE_MAINS)
 e2e: all recovery $(EXAMPLE_MAINS)
 	@tests/run e2e
 torture: all recovery $(EXAMPLE_MAINS)
-	@TORTURE_K=$(or $(K),100) tests/run tests/e2e/torture.sh
+	@TORTURE_K=$(or $(K),100) TORTURE_JOBS=$(or $(JOBS),2) tests/run tests/e2e/torture.sh
 
 # The same whole cycle (tests/e2e/cycle.sh) on board qemu-arm64: U-Boot on QEMU's aarch64 virt
 # machine. Not part of check: under TCG the cycle alone takes about 5 minutes on two cores, and
