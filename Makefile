@@ -23,7 +23,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CPPFLAGS += -D_GNU_SOURCE -DLB_VERSION='"$(VERSION)"' -Icgi
-LDLIBS := -lsquashfs -lzstd -lcrypto -lpthread
+LDLIBS := -lsquashfs -lzstd -lssl -lcrypto -lpthread
 
 B := build
 # `make Q=` shows every command.
@@ -33,7 +33,7 @@ TOOL_SRC := cgi/tool-output.c
 # The recovery's console kiosk: its program plus the modules its unit test links too.
 KIOSK_SRC := cgi/kiosk-model.c cgi/kiosk-view.c cgi/kiosk-frame.c cgi/kiosk-font.c
 PROGRAMS := lifeboat lifeboat-bundle lifeboat-kiosk
-CGIS := install status info reboot log session
+CGIS := install status info reboot log session install-from-url
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz-*.c)
 

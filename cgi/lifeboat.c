@@ -7,6 +7,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/macro.h"
+#include "lib/pull.h"
 #include "lib/self-check.h"
 #include "lib/session.h"
 #include "lib/state.h"
@@ -17,8 +18,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -50,6 +54,134 @@ static bool resume_point(int fd, const char *state_dir, struct lb_session *ret)
 	return same;
 }
 
+static int run_reboot_command(const struct lb_config *cfg, const char *target);
+
+/* Anything with a scheme is taken for a URL (and one other than http or https refused with a
+ * message saying so), not for a file name. */
+static bool is_url(const char *s)
+{
+	const char *colon = strstr(s, "://");
+	return colon && colon > s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+.-") == (size_t)(colon - s);
+}
+
+static atomic_bool pull_cancel;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&pull_cancel, true);
+}
+
+static void print_reconnect(void *userdata, const char *message)
+{
+	(void)userdata;
+	fprintf(stderr, "%s: %s\n", program, message);
+}
+
+/* Whether main can be booted as it is after a pull that failed: it was not written to, and
+ * the boot order still holds it with attempts left. Without boot control: no. */
+static bool main_bootable(const struct lb_config *cfg, const struct lb_pull_result *res)
+{
+	struct lb_boot boot;
+	struct lb_boot_state s;
+	struct lb_error err = {0};
+	bool configured;
+	if (res->target_touched || lb_config_boot(cfg, &boot, &configured, &err) < 0 || !configured ||
+	    lb_boot_load(&boot, &s, &err) < 0)
+		return false;
+	return lb_boot_attempts_left(&s, cfg->boot_slot) > 0;
+}
+
+/* `install URL` and `install --request`: the bundle pulled from a server, under the install
+ * lock and with the state file kept current (the page and the kiosk show it), the outcome in
+ * the pull directory's result file. With `request`, the URL comes from the request file that
+ * `reboot-recovery --install` left, and the device reboots afterwards as docs/pull.md says. */
+static int install_pull(struct lb_config *cfg, const char *url, bool request, bool reboot, bool json,
+			unsigned threads)
+{
+	struct lb_error err = {0};
+	char dir[LB_CONFIG_VALUE_MAX], request_url[LB_URL_MAX + 1];
+	lb_config_pull_dir(cfg, dir, sizeof(dir));
+	if (request) {
+		int r = lb_pull_request_take(dir, request_url, sizeof(request_url));
+		if (r == -ENOENT) {
+			if (!json)
+				printf("no install request in %s\n", dir);
+			return 0;
+		}
+		if (r < 0) {
+			lb_error_set(&err, -r, LB_E_IO, "cannot take the install request in %s: %s", dir, strerror(-r));
+			return tool_fail(program, &err, json, "untouched");
+		}
+		if (!request_url[0]) {
+			lb_error_set(&err, EINVAL, LB_E_USAGE, "the install request in %s names no url", dir);
+			return tool_fail(program, &err, json, "untouched");
+		}
+		url = request_url;
+		lb_log(cfg->log_file, "pull", "install request found: %s", url);
+	}
+
+	_cleanup_close_ int lock_fd = -1;
+	int r = mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST ? -errno : lb_state_lock(cfg->state_dir, &lock_fd);
+	if (r < 0) {
+		if (r == -EBUSY)
+			lb_error_set(&err, EBUSY, LB_E_BUSY, "another install is running: wait for it to finish");
+		else
+			lb_error_set(&err, -r, LB_E_IO, "cannot take the install lock in %s: %s", cfg->state_dir,
+				     strerror(-r));
+		return tool_fail(program, &err, json, "untouched");
+	}
+
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct tool_progress tp;
+	tool_progress_init(&tp, json);
+	struct lb_pull_options opt = {
+		.program = "pull",
+		.keep_state = true,
+		.cancel = &pull_cancel,
+		.progress = tool_progress_update,
+		.userdata = &tp,
+		.on_reconnect = json ? NULL : print_reconnect,
+		.threads = threads,
+		/* at boot the network may come up after this starts */
+		.open_retry_seconds = request ? 90 : 0,
+	};
+	struct lb_pull_result res;
+	r = lb_pull_install(cfg, url, &opt, &res, &err);
+	tool_progress_finish(&tp);
+	int saved = lb_pull_result_save(dir, &res);
+	if (saved < 0)
+		fprintf(stderr, "%s: cannot record the result in %s: %s\n", program, dir, strerror(-saved));
+	close(TAKE_FD(lock_fd)); /* the reboot below must not find the install lock held */
+
+	int code = 0;
+	if (r < 0)
+		code = tool_fail(program, &err, json, res.target_touched ? "invalid" : "untouched");
+	else if (json)
+		printf("{\"event\":\"result\",\"result\":\"installed\",\"version\":\"%s\",\"bundle_size\":%llu,"
+		       "\"reconnects\":%u,\"seconds\":%.3f}\n",
+		       res.version, (unsigned long long)res.bundle_size, res.reconnects, tool_now() - tp.start);
+	else
+		printf("installed version %s from %s: %.1f MiB pulled in %.1f s, %u reconnects\n", res.version, url,
+		       (double)res.bundle_size / 1048576.0, tool_now() - tp.start, res.reconnects);
+	if (!request || !reboot)
+		return code;
+	/* Back to main when it holds something bootable: the new version, or the old one that a
+	 * failure before the first write left in place. Otherwise the recovery stays up and shows
+	 * the failure. */
+	if (r == 0 || main_bootable(cfg, &res)) {
+		lb_log(cfg->log_file, "pull", "rebooting into main (%s)", r == 0 ? "installed" : "main untouched");
+		fflush(stdout);
+		if (run_reboot_command(cfg, "main") != 0)
+			return code ? code : LB_E_INTERNAL;
+	} else
+		lb_log(cfg->log_file, "pull", "staying in the recovery: main was partly written; install again");
+	return code;
+}
+
 static int verb_install(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -58,11 +190,13 @@ static int verb_install(int argc, char **argv)
 		{"no-readback", no_argument, NULL, 'R'},     {"allow-unsigned", no_argument, NULL, 'U'},
 		{"threads", required_argument, NULL, 'j'},   {"json", no_argument, NULL, 'J'},
 		{"resume", no_argument, NULL, 'r'},          {"help", no_argument, NULL, 'h'},
-		{0},
+		{"ca", required_argument, NULL, 'A'},        {"request", no_argument, NULL, 'Q'},
+		{"no-reboot", no_argument, NULL, 'N'},       {0},
 	};
 	const char *config_path = LB_CONFIG_DEFAULT_PATH;
 	bool config_optional = true, json = false, no_readback = false, allow_unsigned = false, resume = false;
-	const char *keyring = NULL, *compatible = NULL;
+	bool request = false, reboot = true;
+	const char *keyring = NULL, *compatible = NULL, *ca = NULL;
 	const char *target_args[LB_IMAGES_MAX];
 	unsigned target_arg_count = 0, threads = 0;
 	struct lb_error err = {0};
@@ -100,8 +234,18 @@ static int verb_install(int argc, char **argv)
 		case 'r':
 			resume = true;
 			break;
+		case 'A':
+			ca = optarg;
+			break;
+		case 'Q':
+			request = true;
+			break;
+		case 'N':
+			reboot = false;
+			break;
 		case 'h':
-			printf("Usage: %s install [OPTIONS] BUNDLE|-\n\n"
+			printf("Usage: %s install [OPTIONS] BUNDLE|-|URL\n"
+			       "       %s install [OPTIONS] --request [--no-reboot]\n\n"
 			       "Verifies a bundle and writes its images onto their targets as it streams in.\n\n"
 			       "  --config FILE          configuration (default %s)\n"
 			       "  --keyring DIR|FILE     trusted public keys\n"
@@ -113,16 +257,31 @@ static int verb_install(int argc, char **argv)
 			       "  --json                 progress and result as JSON lines on stdout\n"
 			       "  --resume               keep an upload session in the state directory, and\n"
 			       "                         continue the one left there for this very bundle\n"
-			       "                         (cut here or over HTTP) instead of starting over\n",
-			       program, LB_CONFIG_DEFAULT_PATH);
+			       "                         (cut here or over HTTP) instead of starting over\n"
+			       "  --ca FILE              with an https:// URL: trust the CA(s) in this PEM file\n"
+			       "                         instead of the system's (configuration: pull-ca)\n"
+			       "  --request              (recovery) install from the URL of the request that\n"
+			       "                         `reboot-recovery --install` left in pull-dir, record the\n"
+			       "                         result there, and reboot into main when main is bootable\n"
+			       "  --no-reboot            with --request: do not reboot afterwards\n\n"
+			       "A URL (http:// or https://) is pulled from the server, resuming by Range when the\n"
+			       "connection drops; the result goes to pull-dir's install-result (lifeboat status).\n",
+			       program, program, LB_CONFIG_DEFAULT_PATH);
 			return 0;
 		default:
 			return LB_E_USAGE;
 		}
 	}
-	if (optind != argc - 1)
-		return usage_error("install takes one BUNDLE (or - for standard input)%s", "");
-	const char *bundle_path = argv[optind];
+	if (request ? optind != argc : optind != argc - 1)
+		return usage_error(request ? "install --request takes no BUNDLE: the URL comes from the request file%s"
+					   : "install takes one BUNDLE (or - for standard input, or a URL)%s",
+				   "");
+	const char *bundle_path = request ? "" : argv[optind];
+	bool pull = request || is_url(bundle_path);
+	if (resume && pull)
+		return usage_error("--resume is for a bundle file; a pull from a URL resumes by itself%s", "");
+	if (ca && !pull)
+		return usage_error("--ca is for a bundle pulled from an https:// URL%s", "");
 	if (resume && strcmp(bundle_path, "-") == 0)
 		return usage_error("--resume reads the bundle from a file, not from standard input%s", "");
 
@@ -141,6 +300,10 @@ static int verb_install(int argc, char **argv)
 		cfg.readback = false;
 	if (allow_unsigned)
 		cfg.allow_unsigned = true;
+	if (ca)
+		snprintf(cfg.pull_ca, sizeof(cfg.pull_ca), "%s", ca);
+	if (pull)
+		return install_pull(&cfg, request ? NULL : bundle_path, request, reboot, json, threads);
 
 	/* A missing keyring is only fatal once a signed bundle needs it; the installer says so. */
 	struct lb_keyring *keys = NULL;
@@ -290,6 +453,8 @@ static void booted_slot(char *ret, size_t size)
 
 #define BOOT_OPTIONS "  --config FILE   configuration (default " LB_CONFIG_DEFAULT_PATH ")\n  --slot NAME     the main slot (default: boot-slot)\n"
 
+static void print_time(int64_t t);
+
 static int verb_status(int argc, char **argv)
 {
 	struct lb_config cfg;
@@ -301,13 +466,18 @@ static int verb_status(int argc, char **argv)
 	int code;
 	if (!boot_setup(argc, argv,
 			   "Usage: lifeboat status [--config FILE] [--json]\n\nShows the boot state: order, attempts left, "
-			   "a pending one-shot boot into the recovery, and what is running.\n" BOOT_OPTIONS,
+			   "a pending one-shot boot into the recovery, what is running, and how the last pull\n"
+			   "from a URL ended (pull-dir's install-result).\n" BOOT_OPTIONS,
 			   &cfg, &boot, &json, &slot, &code))
 		return code;
 	if (lb_boot_load(&boot, &s, &err) < 0)
 		return tool_fail(program, &err, json, NULL);
-	char booted[32];
+	char booted[32], dir[LB_CONFIG_VALUE_MAX];
 	booted_slot(booted, sizeof(booted));
+	/* the last pull's outcome, which the recovery leaves on the data partition */
+	struct lb_pull_result pull;
+	lb_config_pull_dir(&cfg, dir, sizeof(dir));
+	lb_pull_result_load(dir, &pull);
 	if (json) {
 		printf("{\"backend\":\"%s\",\"booted\":", lb_boot_backend_name(&boot));
 		lb_json_string(stdout, booted);
@@ -318,8 +488,10 @@ static int verb_status(int argc, char **argv)
 			lb_json_string(stdout, s.version[i]);
 			printf("}");
 		}
-		printf("],\"oneshot_recovery\":%s,\"attempts\":%u,\"version\":\"%s\"}\n",
+		printf("],\"oneshot_recovery\":%s,\"attempts\":%u,\"version\":\"%s\",\"last_pull\":",
 		       s.oneshot_recovery ? "true" : "false", boot.attempts, LB_VERSION);
+		lb_pull_result_json(&pull, stdout);
+		printf("}\n");
 		return 0;
 	}
 	printf("boot backend:  %s (%s)\nrunning:       %s\nboot order:   ", lb_boot_backend_name(&boot), boot.env_path,
@@ -331,6 +503,12 @@ static int verb_status(int argc, char **argv)
 	       s.oneshot_recovery ? "recovery, once (requested)"
 	       : s.order_count && s.left[0] ? s.order[0]
 					    : "recovery (no main slot has attempts left)");
+	if (pull.known) {
+		printf("last pull:     %s%s%s%s%s, ", pull.result, pull.version[0] ? " version " : "", pull.version,
+		       pull.code[0] ? " (" : "", pull.code);
+		print_time(pull.time);
+		printf("%s\n  from %s\n  %s\n", pull.code[0] ? ")" : "", pull.url, pull.message);
+	}
 	return 0;
 }
 
@@ -372,23 +550,35 @@ static int verb_reboot_recovery(int argc, char **argv)
 	struct lb_boot boot;
 	struct lb_error err = {0};
 	bool json, no_reboot = false;
-	const char *slot;
-	/* --no-reboot is ours; boot_setup takes the rest */
+	const char *slot, *url = NULL;
+	/* --no-reboot and --install are ours; boot_setup takes the rest */
 	char *args[32];
 	int n = 0;
 	for (int i = 0; i < argc && n < 32; i++) {
 		if (!strcmp(argv[i], "--no-reboot"))
 			no_reboot = true;
-		else
+		else if (!strcmp(argv[i], "--install")) {
+			if (i + 1 == argc)
+				return usage_error("--install needs a URL (http:// or https://) of the bundle%s", "");
+			url = argv[++i];
+		} else
 			args[n++] = argv[i];
 	}
 	int code;
 	if (!boot_setup(n, args,
-			   "Usage: lifeboat reboot-recovery [--config FILE] [--no-reboot]\n\nReboots into the "
-			   "recovery once; the boot after that is main again.\n  --no-reboot     only set the "
-			   "one-shot boot\n" BOOT_OPTIONS,
+			   "Usage: lifeboat reboot-recovery [--config FILE] [--no-reboot] [--install URL]\n\nReboots "
+			   "into the recovery once; the boot after that is main again.\n  --no-reboot     only set the "
+			   "one-shot boot\n  --install URL   the recovery pulls the bundle at URL, installs it and "
+			   "reboots\n                  into main (the request goes to pull-dir; see docs/pull.md)\n" BOOT_OPTIONS,
 			   &cfg, &boot, &json, &slot, &code))
 		return code;
+	if (url) {
+		char dir[LB_CONFIG_VALUE_MAX];
+		lb_config_pull_dir(&cfg, dir, sizeof(dir));
+		if (lb_pull_request_write(dir, url, (int64_t)time(NULL), &err) < 0)
+			return tool_fail(program, &err, json, NULL);
+		printf("install request left in %s: the recovery pulls %s\n", dir, url);
+	}
 	if (lb_boot_set_oneshot_recovery(&boot, true, &err) < 0)
 		return tool_fail(program, &err, json, NULL);
 	printf("the next boot goes to the recovery, once\n");

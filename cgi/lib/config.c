@@ -1,4 +1,5 @@
 #include "config.h"
+#include "boot-reason.h"
 #include "io.h"
 #include "macro.h"
 
@@ -110,6 +111,8 @@ int lb_config_load(struct lb_config *c, const char *path, bool optional, struct 
 			{"boot-backend", c->boot_backend, sizeof(c->boot_backend)},
 			{"boot-env", c->boot_env, sizeof(c->boot_env)},
 			{"boot-slot", c->boot_slot, sizeof(c->boot_slot)},
+			{"pull-dir", c->pull_dir, sizeof(c->pull_dir)},
+			{"pull-ca", c->pull_ca, sizeof(c->pull_ca)},
 		};
 		size_t t = 0;
 		while (t < ELEMENTSOF(texts) && strcmp(key, texts[t].key))
@@ -162,4 +165,12 @@ void lb_config_install_options(const struct lb_config *c, struct lb_target_spec 
 	ret->readback = c->readback;
 	ret->boot = boot;
 	ret->boot_slot = c->boot_slot;
+}
+
+void lb_config_pull_dir(const struct lb_config *c, char *ret, size_t size)
+{
+	if (c->pull_dir[0])
+		snprintf(ret, size, "%s", c->pull_dir);
+	else
+		lb_log_dir(c->log_file, ret, size);
 }

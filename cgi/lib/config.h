@@ -1,6 +1,6 @@
 /* The device configuration, /etc/lifeboat/lifeboat.conf: "key = value" lines, '#' comments.
  * Keys: compatible, keyring, allow-unsigned, readback, target.ROLE, state-dir, log-file,
- * reboot-command, boot-backend, boot-env, boot-attempts, boot-slot. Command-line flags win over the file; the file wins over built-in defaults.
+ * reboot-command, boot-backend, boot-env, boot-attempts, boot-slot, pull-dir, pull-ca. Command-line flags win over the file; the file wins over built-in defaults.
  * The CGI programs find the file through $LIFEBOAT_CONFIG. */
 #pragma once
 
@@ -24,6 +24,12 @@ struct lb_config {
 	char boot_env[LB_CONFIG_VALUE_MAX];       /* the boot loader's environment file */
 	unsigned boot_attempts;                   /* attempts a freshly installed or good main gets */
 	char boot_slot[16];                       /* the main slot the rootfs target is, "main" */
+	/* Pulls from a URL (pull.h): where main leaves an install request and the recovery its
+	 * result, a directory on the data partition both see ("": the log directory, which is
+	 * there in the recovery); and the CA file that a pull's https server is checked against
+	 * ("": the system's store). */
+	char pull_dir[LB_CONFIG_VALUE_MAX];
+	char pull_ca[LB_CONFIG_VALUE_MAX];
 	bool allow_unsigned;
 	bool readback;
 	unsigned target_count;
@@ -50,6 +56,9 @@ void lb_config_install_options(const struct lb_config *c, struct lb_target_spec 
 /* Opens the configured boot control. `*ret_configured` is false (and `ret` untouched) when no
  * boot-backend is set: then nothing changes boot state. */
 int lb_config_boot(const struct lb_config *c, struct lb_boot *ret, bool *ret_configured, struct lb_error *err);
+
+/* The directory of pull requests and results: pull-dir, or the log file's directory. */
+void lb_config_pull_dir(const struct lb_config *c, char *ret, size_t size);
 
 /* Sets (or replaces) the target of a role; `spec` is "ROLE=PATH". */
 int lb_config_set_target(struct lb_config *c, const char *spec, struct lb_error *err);

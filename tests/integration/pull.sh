@@ -1,0 +1,245 @@
+# Pulls from a URL against a real nginx on 127.0.0.1 (its configuration written here, run in the
+# foreground, no root paths): `lifeboat install URL` over http and https (a test CA), through a
+# relay that cuts the connection mid-transfer (tests/cut-relay.c) so that the pull resumes by
+# Range, and the errors: a server that ignores Range, a file replaced mid-way, 404, a refused
+# connection, an untrusted certificate, an https to http redirect, a bundle with an unknown key.
+# Then the request and result files of `reboot-recovery --install` and `install --request`, and
+# POST /api/install-from-url through the real lighttpd.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../http-lib.sh"
+trap 'stop_server; cleanup' EXIT
+
+command -v nginx >/dev/null || { skip /pull "nginx is not installed (scripts/install-deps)"; exit 0; }
+cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fail /pull/setup "cannot build the relay"; exit 1; }
+
+ensure_users
+make_keys
+make_image "$T/image" 16
+mkdir -p "$T/www" "$T/nginx/tmp" "$T/data" "$T/state" "$T/log"
+make_bundle "$T/www/good.lifeboat" "$T/image"
+make_bundle "$T/www/other-key.lifeboat" "$T/image" --key "$T/keys/other.pem"
+make_bundle "$T/v2.lifeboat" "$T/image" --version 2.0
+mkdir -p "$T/www/norange"
+cp "$T/www/good.lifeboat" "$T/www/norange/good.lifeboat"
+cp "$T/www/good.lifeboat" "$T/www/changing.lifeboat"
+size=$(size_of "$T/www/good.lifeboat")
+
+# A test CA and a server certificate for 127.0.0.1 (an IP SAN, as the client checks).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj /CN=lifeboat-test-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$T/server.key" -out "$T/server.csr" -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext"
+openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+	-extfile "$T/san.ext" -out "$T/server.pem" 2>/dev/null
+
+HTTP_PORT=$(free_port)
+HTTPS_PORT=$(free_port)
+cat >"$T/nginx.conf" <<CONF
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+user root;
+events { worker_connections 64; }
+http {
+	access_log $T/nginx/access.log;
+	client_body_temp_path $T/nginx/tmp/body;
+	proxy_temp_path $T/nginx/tmp/proxy;
+	fastcgi_temp_path $T/nginx/tmp/fastcgi;
+	uwsgi_temp_path $T/nginx/tmp/uwsgi;
+	scgi_temp_path $T/nginx/tmp/scgi;
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:$HTTP_PORT;
+		root $T/www;
+		location /norange/ { max_ranges 0; }
+		location = /moved { return 302 /good.lifeboat; }
+	}
+	server {
+		listen 127.0.0.1:$HTTPS_PORT ssl;
+		ssl_certificate $T/server.pem;
+		ssl_certificate_key $T/server.key;
+		root $T/www;
+		location = /down { return 302 http://127.0.0.1:$HTTP_PORT/good.lifeboat; }
+	}
+}
+CONF
+nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/good.lifeboat" && break; sleep 0.1; done
+curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/good.lifeboat" || { fail /pull/setup "nginx did not start: $(cat "$T/nginx/stderr")"; exit 1; }
+HTTP=http://127.0.0.1:$HTTP_PORT
+HTTPS=https://127.0.0.1:$HTTPS_PORT
+
+# relay CUT_BYTES CUTS [COMMAND]: a cutting relay in front of nginx's http port; its URL base
+# goes to $RELAY.
+relay() {
+	local port
+	port=$(free_port)
+	"$T/cut-relay" "$port" "$HTTP_PORT" "$@" >"$T/relay.out" 2>>"$T/relay.log" &
+	for _ in $(seq 1 50); do grep -q ready "$T/relay.out" 2>/dev/null && break; sleep 0.05; done
+	RELAY=http://127.0.0.1:$port
+}
+
+# The device: a file target, GRUB's environment for boot control, the pull directory.
+truncate -s 32M "$T/main.img"
+grub-editenv "$T/grubenv" create
+grub-editenv "$T/grubenv" set LB_ORDER="main recovery" LB_main_LEFT=3
+printf '#!/bin/sh\necho "$1" >>%s/reboots\n' "$T" >"$T/record-reboot"
+chmod 755 "$T/record-reboot"
+cat >"$T/lifeboat.conf" <<CONF
+compatible = test-board
+keyring = $T/keyring
+target.rootfs = $T/main.img
+state-dir = $T/state
+log-file = $T/log/lifeboat.log
+pull-dir = $T/data/lifeboat
+reboot-command = $T/record-reboot
+boot-backend = grub
+boot-env = $T/grubenv
+CONF
+LOG=$T/log/lifeboat.log
+hash_main() { sha256sum "$T/main.img" | cut -d' ' -f1; }
+main_holds_image() { cmp -s -n $((16 << 20)) "$T/image" "$T/main.img"; }
+result_field() { sed -n "s/^$1=//p" "$T/data/lifeboat/install-result"; }
+pull() { "$LB" install --config "$T/lifeboat.conf" "$@" >"$T/out" 2>"$T/err"; }
+
+# --- good pulls ---
+start=$(date +%s.%N)
+if pull "$HTTP/good.lifeboat" && main_holds_image && [ "$(result_field result)" = installed ] &&
+	[ "$(result_field version)" = 1.0 ] && [ "$(result_field bundle_size)" = "$size" ]; then
+	pass "/pull/http/ok ($size bytes in $(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)") s)"
+else
+	fail /pull/http/ok "$(cat "$T/err" "$T/out" | tail -3 | tr '\n' ' ')"
+fi
+check /pull/http/state-file grep -qx 'state=done' "$T/state/status"
+check /pull/http/boot-activated sh -c "grub-editenv $T/grubenv list | grep -qx 'LB_ORDER=main recovery'"
+
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+if pull --ca "$T/ca.pem" "$HTTPS/good.lifeboat" && main_holds_image; then pass /pull/https/ok; else
+	fail /pull/https/ok "$(tail -3 "$T/err" | tr '\n' ' ')"; fi
+
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+if pull "$HTTP/moved" && main_holds_image; then pass /pull/http/redirect; else
+	fail /pull/http/redirect "$(tail -3 "$T/err" | tr '\n' ' ')"; fi
+
+# --- a server that drops the connection mid-transfer, three times ---
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+: >"$LOG"
+relay 700000 3
+if pull "$RELAY/good.lifeboat" && main_holds_image; then
+	resumed=$(grep -c 'resumed at byte' "$LOG")
+	if [ "$resumed" = 3 ] && [ "$(result_field reconnects)" = 3 ] && [ "$(grep -c 'cut connection' "$T/relay.log")" = 3 ]; then
+		pass "/pull/resume/three-drops (3 reconnects by Range, $size bytes)"
+	else
+		fail /pull/resume/three-drops "resumed $resumed times: $(grep -E 'dropped|resumed' "$LOG" | tr '\n' ' ')"
+	fi
+else
+	fail /pull/resume/three-drops "$(tail -3 "$T/err" | tr '\n' ' ')"
+fi
+check /pull/resume/reconnects-on-stderr grep -q 'reconnect 3 of at most 10' "$T/err"
+kill %relay 2>/dev/null; kill "$(jobs -p | tail -1)" 2>/dev/null
+
+# expect_fail NAME WANT_CODE MESSAGE_PATTERN WANT_TARGET ARGS...: the pull fails with that exit
+# code (an error name), says what is wrong, and leaves main as reported.
+expect_fail() {
+	local name=$1 code=$2 pattern=$3 target=$4 before rc
+	shift 4
+	before=$(hash_main)
+	pull "$@"
+	rc=$?
+	if [ "$rc" != "$(code_number "$code")" ]; then
+		fail "$name" "exit $rc, expected $code: $(tail -2 "$T/err" | tr '\n' ' ')"
+	elif ! grep -q -- "$pattern" "$T/err"; then
+		fail "$name" "message: $(tail -2 "$T/err" | tr '\n' ' ')"
+	elif [ "$target" = untouched ] && [ "$(hash_main)" != "$before" ]; then
+		fail "$name" "main changed although nothing should have been written"
+	elif [ "$(result_field result)" != failed ] || [ "$(result_field code)" != "$code" ]; then
+		fail "$name" "the result file says $(result_field result) $(result_field code)"
+	else
+		pass "$name"
+	fi
+}
+relay 700000 1
+expect_fail /pull/error/server-ignores-range read-failed 'ignores range requests' invalid "$RELAY/norange/good.lifeboat"
+relay 700000 1 "cp $T/v2.lifeboat $T/www/changing.lifeboat && touch -d 2001-01-01 $T/www/changing.lifeboat"
+expect_fail /pull/error/file-changed read-failed 'changed during the download' invalid "$RELAY/changing.lifeboat"
+pull "$HTTP/good.lifeboat" # main whole again: the errors below must leave it so
+expect_fail /pull/error/404 read-failed 'HTTP 404' untouched "$HTTP/missing.lifeboat"
+expect_fail /pull/error/refused read-failed 'cannot connect to 127.0.0.1' untouched "http://127.0.0.1:$(free_port)/good.lifeboat"
+expect_fail /pull/error/untrusted-certificate read-failed 'not trusted' untouched "$HTTPS/good.lifeboat"
+expect_fail /pull/error/https-to-http read-failed 'https to plain http' untouched --ca "$T/ca.pem" "$HTTPS/down"
+expect_fail /pull/error/unknown-key unknown-key 'key' untouched "$HTTP/other-key.lifeboat"
+expect_fail /pull/error/bad-scheme usage 'not an http:// or https:// URL' untouched "ftp://127.0.0.1/good.lifeboat"
+check /pull/error/main-still-bootable sh -c "grub-editenv $T/grubenv list | grep -qx 'LB_ORDER=main recovery'"
+
+# --- main asks, the recovery pulls at its next boot ---
+rm -f "$T/reboots"
+if "$LB" reboot-recovery --config "$T/lifeboat.conf" --no-reboot --install "$HTTP/good.lifeboat" >"$T/out" 2>&1 &&
+	grep -qx "url=$HTTP/good.lifeboat" "$T/data/lifeboat/install-request" &&
+	grub-editenv "$T/grubenv" list | grep -qx 'LB_ONESHOT=recovery'; then
+	pass /pull/request/written
+else
+	fail /pull/request/written "$(cat "$T/out")"
+fi
+check /pull/request/bad-url-refused sh -c "! $LB reboot-recovery --config $T/lifeboat.conf --no-reboot --install 'ftp://x/y' 2>&1 | grep -q 'not an http'; test \$? = 1"
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+if "$LB" install --config "$T/lifeboat.conf" --request >"$T/out" 2>&1 && main_holds_image &&
+	[ ! -e "$T/data/lifeboat/install-request" ] && [ -e "$T/data/lifeboat/install-request.taken" ] &&
+	[ "$(result_field result)" = installed ] && grep -qx main "$T/reboots" 2>/dev/null; then
+	pass /pull/request/installed-and-rebooted
+else
+	fail /pull/request/installed-and-rebooted "$(tail -3 "$T/out" | tr '\n' ' ') reboots: $(cat "$T/reboots" 2>/dev/null)"
+fi
+check /pull/request/status-shows-result sh -c "$LB status --config $T/lifeboat.conf | grep -q 'last pull:     installed version 1.0'"
+check /pull/request/status-json test "$("$LB" status --config "$T/lifeboat.conf" --json | jq -r '.last_pull.result + " " + .last_pull.url')" = "installed $HTTP/good.lifeboat"
+check /pull/request/none-is-fine sh -c "$LB install --config $T/lifeboat.conf --request | grep -q 'no install request'"
+# A failure before anything was written: main is intact and bootable, so back to it.
+rm -f "$T/reboots"
+"$LB" reboot-recovery --config "$T/lifeboat.conf" --no-reboot --install "$HTTP/missing.lifeboat" >/dev/null
+before=$(hash_main)
+"$LB" install --config "$T/lifeboat.conf" --request >"$T/out" 2>&1
+if [ "$(result_field result) $(result_field code) $(result_field target_touched)" = "failed read-failed 0" ] &&
+	[ "$(hash_main)" = "$before" ] && grep -qx main "$T/reboots" 2>/dev/null; then
+	pass /pull/request/failed-untouched-back-to-main
+else
+	fail /pull/request/failed-untouched-back-to-main "$(cat "$T/data/lifeboat/install-result" | tr '\n' ' ') reboots: $(cat "$T/reboots" 2>/dev/null)"
+fi
+# A failure after writing began: main is out of the boot order, the recovery stays.
+rm -f "$T/reboots"
+relay 700000 1
+"$LB" reboot-recovery --config "$T/lifeboat.conf" --no-reboot --install "$RELAY/norange/good.lifeboat" >/dev/null
+"$LB" install --config "$T/lifeboat.conf" --request >"$T/out" 2>&1
+if [ "$(result_field result) $(result_field target_touched)" = "failed 1" ] && [ ! -e "$T/reboots" ]; then
+	pass /pull/request/failed-written-stays
+else
+	fail /pull/request/failed-written-stays "$(cat "$T/data/lifeboat/install-result" | tr '\n' ' ') reboots: $(cat "$T/reboots" 2>/dev/null)"
+fi
+check /pull/request/status-shows-failure sh -c "$LB status --config $T/lifeboat.conf | grep -q 'last pull:     failed version 1.0 (read-failed'"
+
+# --- POST /api/install-from-url through the real lighttpd, as the unprivileged web user ---
+grant_main "$T/main.img"
+start_server "$T/main.img" || { fail /pull/api/setup "the server did not start"; exit 1; }
+post_url() { curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$1\"}" "${@:2}" "$URL/api/install-from-url"; }
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+code=$(post_url "$HTTP/good.lifeboat")
+if [ "$code" = 200 ] && [ "$(resp .result)" = installed ] && main_holds_image; then pass /pull/api/ok; else
+	fail /pull/api/ok "HTTP $code $(cat "$T/resp.json")"; fi
+check /pull/api/status-done test "$(status_field '.state + " " + .main.version')" = "done 1.0"
+code=$(post_url "$HTTP/missing.lifeboat")
+if [ "$code" = 502 ] && [ "$(resp .error.code)" = read-failed ] && [ "$(resp .error.target)" = untouched ] &&
+	resp .error.message | grep -q 'HTTP 404'; then pass /pull/api/404; else
+	fail /pull/api/404 "HTTP $code $(cat "$T/resp.json")"; fi
+check /pull/api/cross-origin-403 test "$(post_url "$HTTP/good.lifeboat" -H 'Origin: http://evil.example')" = 403
+check /pull/api/bad-body-400 test "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"uri":"x"}' "$URL/api/install-from-url")" = 400
+check /pull/api/bad-scheme-400 test "$(post_url "file:///etc/passwd")" = 400
+# 409 while another pull runs: one slowed by two drops (waits of 0.5 and 1 s between them).
+relay 700000 2
+post_url "$RELAY/good.lifeboat" >"$T/first.code" &
+first=$!
+for _ in $(seq 1 50); do [ "$(status_field .state)" != done ] && break; sleep 0.05; done
+code=$(curl -sS -o "$T/busy.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$HTTP/good.lifeboat\"}" "$URL/api/install-from-url")
+wait "$first"
+if [ "$code" = 409 ] && [ "$(jq -r .error.code "$T/busy.json")" = busy ] && [ "$(cat "$T/first.code")" = 200 ] &&
+	[ "$(resp .reconnects)" = 2 ]; then
+	pass /pull/api/409-while-pulling
+else
+	fail /pull/api/409-while-pulling "second HTTP $code $(cat "$T/busy.json"); first $(cat "$T/first.code") $(cat "$T/resp.json")"
+fi
