@@ -32,8 +32,9 @@ companion_install() {
 }
 
 # companion_conf TREE BACKEND BOOT_ENV COMMENT: /etc/lifeboat/lifeboat.conf in TREE, for boot
-# backend BACKEND with the boot state at BOOT_ENV (a path in main), 3 attempts and the reboot
-# helper; COMMENT (lines without the leading "# ") heads it, saying whose file it is.
+# backend BACKEND with the boot state at BOOT_ENV (a path in main), 3 attempts, the reboot
+# helper and the pull directory on /data; COMMENT (lines without the leading "# ") heads it,
+# saying whose file it is.
 companion_conf() {
 	local tree=$1 backend=$2 env=$3 comment=$4
 	{
@@ -43,6 +44,9 @@ companion_conf() {
 			boot-env = $env
 			boot-attempts = 3
 			reboot-command = /usr/sbin/lifeboat-reboot
+			# where the recovery finds a pull request and leaves its result (docs/pull.md):
+			# its log directory on the data partition, which main mounts on /data
+			pull-dir = /data/lifeboat
 		EOF
 	} >"$tree/etc/lifeboat/lifeboat.conf"
 }
