@@ -35,9 +35,9 @@ if [ "$size" -le $((64 << 20)) ]; then pass "$N/size # $mib MiB"; else fail $N/s
 
 programs() {
 	local p
-	for p in /usr/bin/lifeboat /usr/bin/lifeboat-kiosk /usr/lib/lifeboat/cgi-bin/{install,status,info,reboot,log} \
+	for p in /usr/bin/lifeboat /usr/bin/lifeboat-kiosk /usr/lib/lifeboat/cgi-bin/{install,status,info,reboot,log,session,install-from-url} \
 		/usr/lib/lifeboat/{grant-targets,protect-recovery} /usr/sbin/lighttpd /srv/lifeboat/www/index.html /boot/vmlinuz \
-		/boot/initrd.img; do
+		/boot/initrd.img /etc/ssl/certs/ca-certificates.crt; do
 		has "$p" || { echo "missing $p"; return 1; }
 	done
 }
@@ -64,7 +64,7 @@ units_enabled() {
 	local u
 	for u in lifeboat-web.service lifeboat-grant-targets.service lifeboat-log.service lifeboat-reboot.path \
 		lifeboat-kiosk.service systemd-networkd.service avahi-daemon.service lifeboat-self-check.service \
-		lifeboat-boot-reason.service; do
+		lifeboat-boot-reason.service lifeboat-pull.service; do
 		has "$wants/$u" || { echo "$u is not enabled"; return 1; }
 	done
 }
