@@ -1,5 +1,6 @@
 /* lifeboat-bundle: the host tool that makes, inspects and checks bundles. */
 #include "lib/bundle.h"
+#include "lib/chunk-index.h"
 #include "lib/create.h"
 #include "lib/install.h"
 #include "lib/json.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <zstd.h>
 
 static const char *program = "lifeboat-bundle";
 
@@ -302,11 +304,210 @@ static int verb_verify(int argc, char **argv)
 	return 0;
 }
 
+static void ZSTD_freeDCtxp(ZSTD_DCtx **d)
+{
+	ZSTD_freeDCtx(*d);
+}
+
+/* The wants of image `chosen` with anchors: the whole payload read in order, the chosen image's
+ * chunks decompressed and checked against the manifest (what a client holding the bundle does
+ * before it asks the device). */
+static int read_anchored_wants(struct lb_input *in, const struct lb_manifest *m, unsigned chosen,
+			       struct lb_chunk_want *wants, struct lb_error *err)
+{
+	uint32_t max = 0;
+	for (unsigned i = 0; i < m->image_count; i++)
+		max = m->images[i].chunk_size > max ? m->images[i].chunk_size : max;
+	_cleanup_free_ uint8_t *packed = malloc(ZSTD_compressBound(max)), *data = malloc(max);
+	_cleanup_(ZSTD_freeDCtxp) ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	if (!packed || !data || !dctx)
+		return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory");
+	for (unsigned i = 0; i < m->image_count; i++) {
+		const struct lb_image *img = &m->images[i];
+		for (uint32_t c = 0; c < img->chunk_count; c++) {
+			const struct lb_chunk *ch = &img->chunks[c];
+			uint32_t length = lb_image_chunk_length(img, c);
+			if (ch->compressed_size == 0) {
+				if (i == chosen)
+					wants[c] = (struct lb_chunk_want){.length = length, .zero = true};
+				continue;
+			}
+			ssize_t n = lb_input_read_full(in, packed, ch->compressed_size);
+			if (n < 0)
+				return lb_error_set(err, (int)-n, LB_E_READ, "reading the bundle failed: %s",
+						    strerror((int)-n));
+			if ((size_t)n != ch->compressed_size)
+				return lb_error_set(err, EIO, LB_E_TRUNCATED,
+						    "the bundle ends inside chunk %u of image %s: copy it again", c + 1,
+						    img->role);
+			if (i != chosen)
+				continue;
+			size_t got = ZSTD_decompressDCtx(dctx, data, length, packed, ch->compressed_size);
+			if (ZSTD_isError(got) || got != length)
+				return lb_error_set(err, EBADMSG, LB_E_CHUNK_CORRUPT,
+						    "chunk %u of image %s does not decompress: copy the bundle again", c + 1,
+						    img->role);
+			lb_chunk_want_from_data(data, length, &wants[c]);
+			if (memcmp(wants[c].sha256, ch->sha256, LB_SHA256_SIZE))
+				return lb_error_set(err, EBADMSG, LB_E_CHUNK_CORRUPT,
+						    "chunk %u of image %s does not match its hash: copy the bundle again",
+						    c + 1, img->role);
+		}
+	}
+	return 0;
+}
+
+static int verb_delta_estimate(int argc, char **argv)
+{
+	const char *base = NULL, *role = NULL, *step_arg = "4096", *path = NULL;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--base") && i + 1 < argc)
+			base = argv[++i];
+		else if (!strcmp(argv[i], "--step") && i + 1 < argc)
+			step_arg = argv[++i];
+		else if (!strcmp(argv[i], "--role") && i + 1 < argc)
+			role = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "--help")) {
+			printf("Usage: %s delta-estimate --base OLD-IMAGE [--step 4096|chunk] [--role ROLE] [--json] BUNDLE\n\n"
+			       "How much of BUNDLE a device whose main holds OLD-IMAGE would not need: its chunks\n"
+			       "found in OLD-IMAGE (same SHA-256) at any 4 KiB block (--step 4096, the default) or\n"
+			       "only at chunk-aligned places (--step chunk), the bytes still to send, and the time\n"
+			       "the matching took per GiB of OLD-IMAGE. --role chooses the image (default: the only\n"
+			       "one, or rootfs). Writes nothing.\n",
+			       program);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("delta-estimate: unknown option or missing value");
+		else if (!path)
+			path = argv[i];
+		else
+			return usage_error("delta-estimate takes one BUNDLE");
+	}
+	if (!base || !path)
+		return usage_error("delta-estimate needs --base OLD-IMAGE and a BUNDLE");
+	bool aligned = !strcmp(step_arg, "chunk");
+	if (!aligned && strcmp(step_arg, "4096"))
+		return usage_error("--step takes 4096 (every file-system block) or chunk (chunk-aligned places)");
+
+	struct lb_error err = {0};
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		lb_error_set(&err, errno, LB_E_IO, "cannot open %s: %s", path, strerror(errno));
+		return tool_fail(program, &err, json, NULL);
+	}
+	struct lb_input in;
+	lb_input_init_fd(&in, &fd);
+	struct lb_bundle_header h;
+	if (lb_bundle_read_header(&in, &h, &err) < 0)
+		return tool_fail(program, &err, json, NULL);
+	if (lb_bundle_header_parse(&h, &err) < 0) {
+		lb_bundle_header_free(&h);
+		return tool_fail(program, &err, json, NULL);
+	}
+	const struct lb_manifest *m = &h.manifest;
+	unsigned chosen = m->image_count;
+	for (unsigned i = 0; i < m->image_count; i++)
+		if (role ? !strcmp(m->images[i].role, role) : (m->image_count == 1 || !strcmp(m->images[i].role, "rootfs")))
+			chosen = i;
+	if (chosen == m->image_count) {
+		lb_bundle_header_free(&h);
+		return usage_error(role ? "the bundle has no image of that --role (lifeboat-bundle info lists them)"
+					: "the bundle has several images and none is rootfs: choose one with --role");
+	}
+	const struct lb_image *img = &m->images[chosen];
+	uint32_t step = aligned ? img->chunk_size : LB_CHUNK_INDEX_BLOCK;
+
+	int r = 0;
+	uint64_t *offsets = calloc(img->chunk_count + 1, sizeof(*offsets));
+	struct lb_chunk_want *wants = calloc(img->chunk_count + 1, sizeof(*wants));
+	struct lb_chunk_index *idx = NULL;
+	struct lb_chunk_match_stats st = {0};
+	double t_anchor = 0, t_index = 0, t_match = 0;
+	if (!offsets || !wants)
+		r = lb_error_set(&err, ENOMEM, LB_E_INTERNAL, "out of memory");
+	else if (aligned) {
+		/* the manifest is all the chunk-aligned search needs */
+		for (uint32_t c = 0; c < img->chunk_count; c++) {
+			memcpy(wants[c].sha256, img->chunks[c].sha256, LB_SHA256_SIZE);
+			wants[c].length = lb_image_chunk_length(img, c);
+			wants[c].zero = img->chunks[c].compressed_size == 0;
+		}
+	} else {
+		double t = tool_now();
+		r = read_anchored_wants(&in, m, chosen, wants, &err);
+		t_anchor = tool_now() - t;
+	}
+	if (r >= 0) {
+		double t = tool_now();
+		r = lb_chunk_index_new(base, img->chunk_size, step, &idx, &err);
+		t_index = tool_now() - t;
+	}
+	if (r >= 0) {
+		double t = tool_now();
+		r = lb_chunk_index_match(idx, wants, img->chunk_count, offsets, &st, &err);
+		t_match = tool_now() - t;
+	}
+	if (r < 0) {
+		lb_chunk_index_free(idx);
+		free(offsets);
+		free(wants);
+		lb_bundle_header_free(&h);
+		return tool_fail(program, &err, json, NULL);
+	}
+
+	/* what still crosses the tether: the header, every other image, this image's chunks not found */
+	uint64_t send_raw = 0, send_packed = 0;
+	for (uint32_t c = 0; c < img->chunk_count; c++)
+		if (!wants[c].zero && offsets[c] == LB_CHUNK_NONE) {
+			send_raw += lb_image_chunk_length(img, c);
+			send_packed += img->chunks[c].compressed_size;
+		}
+	uint64_t full = lb_bundle_size(&h);
+	uint64_t send_total = full - img->payload_size + send_packed;
+	uint64_t source = lb_chunk_index_source_size(idx);
+	double gib = (double)source / (1u << 30);
+	double per_gib = gib > 0 ? (t_index + t_match) / gib : 0;
+	double fraction = (double)send_total / (double)full;
+
+	if (json) {
+		printf("{\"base\":");
+		lb_json_string(stdout, base);
+		printf(",\"base_size\":%" PRIu64 ",\"role\":\"%s\",\"chunk_size\":%u,\"step\":%u,\"chunks\":%u,"
+		       "\"zero_chunks\":%u,\"in_place\":%u,\"moved\":%u,\"to_send\":%u,\"reused_bytes\":%" PRIu64
+		       ",\"send_bytes\":%" PRIu64 ",\"send_compressed\":%" PRIu64 ",\"send_total\":%" PRIu64
+		       ",\"bundle_size\":%" PRIu64 ",\"fraction\":%.4f,\"anchor_seconds\":%.3f,\"index_seconds\":%.3f,"
+		       "\"match_seconds\":%.3f,\"seconds_per_gib\":%.3f,\"index_memory\":%zu,\"candidates\":%" PRIu64
+		       ",\"hashed_bytes\":%" PRIu64 "}\n",
+		       source, img->role, img->chunk_size, step, img->chunk_count, st.zero, st.in_place, st.moved,
+		       st.missing, st.reused_bytes, send_raw, send_packed, send_total, full, fraction, t_anchor,
+		       t_index, t_match, per_gib, lb_chunk_index_memory(idx), st.candidates, st.hashed_bytes);
+	} else {
+		printf("image %s: %u chunks of %u KiB (%u zero), matched at every %s against %s (%" PRIu64 " bytes)\n"
+		       "reused:   %u chunks (%u in place, %u moved), %" PRIu64 " bytes\n"
+		       "to send:  %u chunks, %" PRIu64 " bytes, %" PRIu64 " compressed\n"
+		       "sent:     %" PRIu64 " of %" PRIu64 " bundle bytes: %.3f of the full bundle\n"
+		       "matching: %.2f s (index %.2f s, match %.2f s), %.2f s per GiB of base; index %zu bytes\n",
+		       img->role, img->chunk_count, img->chunk_size >> 10, st.zero, aligned ? "chunk" : "4 KiB block",
+		       base, source, st.in_place + st.moved, st.in_place, st.moved, st.reused_bytes, st.missing,
+		       send_raw, send_packed, send_total, full, fraction, t_index + t_match, t_index, t_match,
+		       per_gib, lb_chunk_index_memory(idx));
+	}
+	lb_chunk_index_free(idx);
+	free(offsets);
+	free(wants);
+	lb_bundle_header_free(&h);
+	return 0;
+}
+
 static const struct tool_verb verbs[] = {
 	{"keygen", verb_keygen, "make an Ed25519 signing key pair"},
 	{"create", verb_create, "make a signed bundle from images"},
 	{"info", verb_info, "show a bundle's header"},
 	{"verify", verb_verify, "check a bundle completely, writing nothing"},
+	{"delta-estimate", verb_delta_estimate, "how much of a bundle a device holding an old image would not need"},
 };
 
 int main(int argc, char **argv)
