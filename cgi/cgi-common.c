@@ -1,6 +1,9 @@
 #include "cgi-common.h"
 #include "lib/json.h"
+#include "lib/state.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,4 +148,45 @@ bool cgi_load_config(struct lb_config *c)
 		return false;
 	}
 	return true;
+}
+
+bool cgi_take_install_lock(const struct lb_config *c, int *ret_lock_fd)
+{
+	int r = lb_state_lock(c->state_dir, ret_lock_fd);
+	if (r == -EBUSY) {
+		struct lb_state running;
+		lb_state_load(c->state_dir, &running);
+		char msg[LB_STATE_TEXT_MAX + 128];
+		snprintf(msg, sizeof(msg), "another install is running (%s, %u %%): wait for it to finish",
+			 running.message[0] ? running.message : "starting",
+			 running.bundle_size ? (unsigned)(running.received * 100 / running.bundle_size) : 0);
+		cgi_error(409, "busy", msg, "untouched");
+		return false;
+	}
+	if (r < 0) {
+		struct lb_error err = {0};
+		lb_error_set(&err, -r, LB_E_INTERNAL, "cannot take the install lock in %s: %s", c->state_dir,
+			     strerror(-r));
+		cgi_error_from(&err, "untouched");
+		return false;
+	}
+	return true;
+}
+
+static atomic_bool *cancel_flag;
+
+static void on_termination(int sig)
+{
+	(void)sig;
+	atomic_store(cancel_flag, true);
+}
+
+void cgi_cancel_on_termination(atomic_bool *flag)
+{
+	cancel_flag = flag;
+	struct sigaction sa = {.sa_handler = on_termination};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }

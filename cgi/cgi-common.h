@@ -6,6 +6,7 @@
 #include "lib/config.h"
 #include "lib/error.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,3 +43,12 @@ bool cgi_refuse_unless_get(const struct cgi_request *r);
 
 /* Loads the configuration; on failure answers 500 and returns false. */
 bool cgi_load_config(struct lb_config *c);
+
+/* Takes the one-install-at-a-time lock of the state directory for an endpoint that installs.
+ * When another install holds it, answers 409 saying what runs and how far it got; on any other
+ * failure answers 500. Returns false after such a complete response. */
+bool cgi_take_install_lock(const struct lb_config *c, int *ret_lock_fd);
+
+/* Sets `flag` when lighttpd signals this process (it does when the client went away), so that a
+ * running install stops at its next read; a write to a closed pipe returns EPIPE instead. */
+void cgi_cancel_on_termination(atomic_bool *flag);

@@ -11,7 +11,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,12 +21,6 @@
 #define BODY_SHAPE "the body must be {\"url\":\"http://...\"} or {\"url\":\"https://...\"}"
 
 static atomic_bool cancel_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	atomic_store(&cancel_requested, true);
-}
 
 /* Accepts exactly one JSON object with one "url" string member, whitespace allowed; of the
  * escapes only \" \\ and \/ (a URL needs no others). */
@@ -98,36 +91,17 @@ int main(void)
 		return 0;
 	}
 
-	int r = lb_state_lock(cfg.state_dir, &lock_fd);
-	if (r == -EBUSY) {
-		struct lb_state running;
-		lb_state_load(cfg.state_dir, &running);
-		char msg[LB_STATE_TEXT_MAX + 128];
-		snprintf(msg, sizeof(msg), "another install is running (%s, %u %%): wait for it to finish",
-			 running.message[0] ? running.message : "starting",
-			 running.bundle_size ? (unsigned)(running.received * 100 / running.bundle_size) : 0);
-		cgi_error(409, "busy", msg, "untouched");
+	if (!cgi_take_install_lock(&cfg, &lock_fd))
 		return 0;
-	}
-	if (r < 0) {
-		lb_error_set(&err, -r, LB_E_INTERNAL, "cannot take the install lock in %s: %s", cfg.state_dir,
-			     strerror(-r));
-		cgi_error_from(&err, "untouched");
-		return 0;
-	}
 	/* lighttpd signals a CGI whose client went away: the pull stops at its next read */
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cgi_cancel_on_termination(&cancel_requested);
 
 	lb_log(cfg.log_file, "install-from-url", "pull of %s requested from %s", url, req.remote_addr);
 	struct lb_pull_options opt = {.program = "install-from-url", .keep_state = true, .cancel = &cancel_requested};
 	struct lb_pull_result res;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = lb_pull_install(&cfg, url, &opt, &res, &err);
+	int r = lb_pull_install(&cfg, url, &opt, &res, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	char dir[LB_CONFIG_VALUE_MAX];
 	lb_config_pull_dir(&cfg, dir, sizeof(dir));

@@ -12,7 +12,6 @@
 #include "lib/version.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -21,12 +20,6 @@
 
 static const char *program = "install";
 static atomic_bool cancel_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	atomic_store(&cancel_requested, true);
-}
 
 /* Standard input, as lighttpd streams the request body into it. When the client goes away,
  * lighttpd signals this process: the blocked read is interrupted, and ends the install. */
@@ -266,29 +259,10 @@ int main(void)
 		return 0;
 	}
 
-	int r = lb_state_lock(cfg.state_dir, &lock_fd);
-	if (r == -EBUSY) {
-		struct lb_state running;
-		lb_state_load(cfg.state_dir, &running);
-		char msg[LB_STATE_TEXT_MAX + 128];
-		snprintf(msg, sizeof(msg), "another install is running (%s, %u %%): wait for it to finish",
-			 running.message[0] ? running.message : "starting",
-			 running.bundle_size ? (unsigned)(running.received * 100 / running.bundle_size) : 0);
-		cgi_error(409, "busy", msg, "untouched");
+	if (!cgi_take_install_lock(&cfg, &lock_fd))
 		return 0;
-	}
-	if (r < 0) {
-		lb_error_set(&err, -r, LB_E_INTERNAL, "cannot take the install lock in %s: %s", cfg.state_dir,
-			     strerror(-r));
-		cgi_error_from(&err, "untouched");
-		return 0;
-	}
 
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cgi_cancel_on_termination(&cancel_requested);
 
 	struct lb_session resume = {0};
 	uint64_t body_start = 0;
@@ -361,7 +335,7 @@ int main(void)
 	};
 	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
-	r = lb_install(&in, &opt, &res, &err);
+	int r = lb_install(&in, &opt, &res, &err);
 	lb_keyring_free(keys);
 	lb_session_free(&resume);
 	if (r < 0 && multipart && lb_error_failed(&mp.err))
