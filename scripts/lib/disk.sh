@@ -44,11 +44,12 @@ fat_fs() {
 # disk_build OUT PART...: an MBR disk from partition images, one "FILE" or "FILE:TYPE" each
 # (sfdisk type, default 83), 1 MiB aligned, the first at 1 MiB (room for a boot loader behind
 # the MBR). Each partition is its image's size rounded up to whole MiB: pad an image with
-# `truncate` to give its partition room. DISK_ID (default 0x4c424f54, "LBOT") is the MBR's
-# disk identifier, so PARTUUIDs are DISK_ID-01 and so on. The word `extended` in place of a
-# PART (an MBR has four entries) makes the next entry an extended partition (type f) to the end
-# of the disk holding every PART after it as a logical partition, numbered from 5; each one's
-# extended boot record takes the MiB before it, so that they stay 1 MiB aligned.
+# `truncate` to give its partition room. DISK_ID (default 0x4c424f54, "LBOT"; the rpi board's
+# SDCARD_DISK_ID) is the MBR's disk identifier, so PARTUUIDs are 4c424f54-01 and so on. The
+# word `extended` in place of a PART (an MBR has four entries) makes the next entry an extended
+# partition (type f) to the end of the disk holding every PART after it as a logical partition,
+# numbered from 5; each one's extended boot record takes the MiB before it, so that they stay
+# 1 MiB aligned.
 disk_build() {
 	local out=$1 spec file type start=2048 sectors table logical="" ext=""
 	shift

@@ -66,7 +66,7 @@ check $N/install "$LB" install --config /dev/null --keyring "$T/keyring" --compa
 
 export MTOOLS_SKIP_CHECK=1
 cmdline=$(mtype -i "$T/boot.vfat" ::cmdline.txt 2>&1)
-want="console=serial0,115200 console=tty1 root=/dev/mmcblk0p5 rootfstype=ext4 fsck.repair=yes rootwait quiet lifeboat.slot=main"
+want="console=serial0,115200 console=tty1 root=PARTUUID=4c424f54-05 rootfstype=ext4 fsck.repair=yes rootwait quiet lifeboat.slot=main"
 if [ "$cmdline" = "$want" ]; then pass $N/cmdline; else fail $N/cmdline "'$cmdline', expected '$want'"; fi
 part_extract "$FIX/pios.img" 1 "$T/boot.orig"
 mkdir -p "$T/boot-old" "$T/boot-new"
@@ -85,12 +85,12 @@ O=$T/old R=$T/new
 
 fstab=$(grep -v '^[[:space:]]*#' "$R/etc/fstab" | awk 'NF { print $1, $2, $3 }')
 want_fstab="proc /proc proc
-/dev/mmcblk0p3 /boot/firmware vfat
-/dev/mmcblk0p5 / ext4
-/dev/mmcblk0p1 /boot/lifeboat vfat
+PARTUUID=4c424f54-03 /boot/firmware vfat
+PARTUUID=4c424f54-05 / ext4
+PARTUUID=4c424f54-01 /boot/lifeboat vfat
 LABEL=data /data ext4"
 if [ "$fstab" = "$want_fstab" ]; then pass $N/fstab; else fail $N/fstab "$(echo "$fstab" | tr '\n' ';')"; fi
-check $N/fstab-nofail sh -c "grep -E '^(/dev/mmcblk0p1|LABEL=data)[[:space:]]' '$R/etc/fstab' | grep -c nofail | grep -qx 2"
+check $N/fstab-nofail sh -c "grep -E '^(PARTUUID=4c424f54-01|LABEL=data)[[:space:]]' '$R/etc/fstab' | grep -c nofail | grep -qx 2"
 conf() { sed -n "s/^$1[[:space:]]*=[[:space:]]*//p" "$R/etc/lifeboat/lifeboat.conf"; }
 check $N/lifeboat.conf test "$(conf boot-backend) $(conf boot-env) $(conf reboot-command)" = \
 	"rpi /boot/lifeboat/lifeboat.env /usr/sbin/lifeboat-reboot"
@@ -162,6 +162,8 @@ else
 	}
 	check $N/sdcard-p3-boot part_is 3 "$T/boot.vfat"
 	check $N/sdcard-p5-rootfs part_is 5 "$T/rootfs.ext4"
+	# the disk identifier that main's cmdline.txt and fstab name (PARTUUID=4c424f54-NN)
+	check $N/sdcard-disk-id sh -c "sfdisk --dump '$C' | grep -qx 'label-id: 0x4c424f54'"
 	check $N/sdcard-p6-data sh -c "blkid -p -o value -s LABEL -O $(part_geometry "$C" 6 | cut -d' ' -f1) '$C' | grep -qx data"
 	cp "$C" "$T/converted-card.img"
 fi

@@ -43,7 +43,9 @@ for f in recovery.squashfs vmlinuz initrd.img recovery.info $([ $BOOT_STATE = ub
 done
 info() { sed -n "s/^$1=//p" "$OUT/recovery.info"; }
 COMPATIBLE=$(info compatible)
-CMDLINE=$(info cmdline)
+# RECOVERY_CMDLINE: another command line than the image's, e.g. with root=PARTUUID=4c424f54-02
+# (the disk below has the cards' identifier) to boot the initramfs's PARTUUID lookup
+CMDLINE=${RECOVERY_CMDLINE:-$(info cmdline)}
 SIGNING_KEY=$(dirname "$(info key)")/dev.key.pem
 [ "$(info key)" = "$ROOT/build/keys/dev.pub.pem" ] && [ -s "$SIGNING_KEY" ] || {
 	skip $N-boots "the image trusts $(info key), not the development key build/keys/dev.pub.pem"
@@ -71,7 +73,7 @@ boot_partition() {
 boot_partition "$T/p1" && mkfs_ext4 "$T/p4" 16 data "$T/empty" &&
 	truncate -s 64M "$T/p3" || { fail $N-boots "cannot make the partition images"; exit 0; }
 parts=("$T/p1" "$OUT/recovery.squashfs" "$T/p3" "$T/p4")
-table=$'label: dos\nunit: sectors\n'
+table=$'label: dos\nlabel-id: 0x4c424f54\nunit: sectors\n'
 start=2048
 starts=()
 for p in "${parts[@]}"; do
@@ -199,6 +201,13 @@ check $N-no-failed-units test -z "$failed"
 # The recovery set its own partition read-only early in the boot (lifeboat-protect-recovery
 # says which device on the console).
 check $N-write-protected sh -c "tr -d '\r' <'$CONSOLE' | grep -q 'protect-recovery: /dev/vda2 (holding /, squashfs) is read-only'"
+# root=PARTUUID= (RECOVERY_CMDLINE): the initramfs says which device it found
+case " $CMDLINE " in
+*" root=PARTUUID="*)
+	root=${CMDLINE#*root=}
+	root=${root%% *}
+	check $N-root-by-partuuid sh -c "tr -d '\r' <'$CONSOLE' | grep -q 'lifeboat initramfs: root=$root is /dev/vda2'" ;;
+esac
 
 # ---- the disk afterwards, read on the host ----
 

@@ -1,14 +1,16 @@
 # The Raspberry Pi card (scripts/make-sdcard --board rpi, docs/sdcard.md), made from the rpi
 # recovery of `make recovery BOARD=rpi` (make check builds it) and a small synthetic main: a FAT
-# boot image (config.txt, cmdline.txt with root=/dev/mmcblk0p5, a stand-in kernel and device
-# tree) and an ext4 root file system. Then the card is read back on the host, without mounting
-# anything: the MBR with its extended partition (types c 83 c f 83 83, 5 and 6 inside 4, every
-# partition 1 MiB aligned), partition 1's files (mtools), the boot state pair (`lifeboat status`
+# boot image (config.txt, cmdline.txt with root=PARTUUID=4c424f54-05, a stand-in kernel and
+# device tree) and an ext4 root file system. Then the card is read back on the host, without
+# mounting anything: the MBR with its extended partition (types c 83 c f 83 83, 5 and 6 inside
+# 4, every partition 1 MiB aligned) and the board's disk identifier 0x4c424f54 (the partitions'
+# PARTUUIDs), partition 1's files (mtools), the boot state pair (`lifeboat status`
 # with boot-backend rpi), the recovery, main's two images and the data partition byte for byte;
 # the same card from a bundle (the interface scripts/convert-image uses); and the refusals: a
 # main without a boot image, a bundle for another board, partitions too small for what they
 # must hold, a boot image that is not FAT. Last, the card's recovery boots in QEMU's raspi3b
-# (about 2 minutes under TCG), with QEMU in the firmware's place: the Pi firmware cannot run here.
+# (about 2 minutes under TCG), with QEMU in the firmware's place: the Pi firmware cannot run here;
+# its initramfs finds its root by PARTUUID and its boot partition is mounted through udev's link.
 source "$(dirname "$0")/../lib.sh"
 # part_extract, part_geometry, uboot_state_list: the helpers make-sdcard itself uses
 source "$ROOT/scripts/lib/disk.sh"
@@ -33,7 +35,7 @@ export MTOOLS_SKIP_CHECK=1
 m=$T/main
 mkdir -p "$m/boot" "$m/root/etc" "$m/data/settings"
 printf 'arm_64bit=1\nupstream_kernel=1\nkernel=vmlinuz\n' >"$m/boot/config.txt"
-echo "console=ttyS1,115200 root=/dev/mmcblk0p5 rw rootwait" >"$m/boot/cmdline.txt"
+echo "console=ttyS1,115200 root=PARTUUID=4c424f54-05 rw rootwait" >"$m/boot/cmdline.txt"
 random_file "$m/boot/vmlinuz" $((3 << 20))
 random_file "$m/boot/bcm2711-rpi-4-b.dtb" 50000
 # boot_image OUT DIR: a 24 MiB FAT (mkfs.vfat picks FAT16) holding DIR's files
@@ -64,6 +66,9 @@ table() { # N FIELD: start, size or type of partition N
 partition_table() {
 	local n types="" start size
 	grep -qx 'label: dos' "$T/table" || { echo "not an MBR: $(head -n 1 "$T/table")"; return 1; }
+	# the board's disk identifier (rootfs/boards/rpi.conf): what root=PARTUUID= and main's fstab name
+	grep -qx 'label-id: 0x4c424f54' "$T/table" || { echo "disk identifier: $(grep label-id "$T/table")"; return 1; }
+	[ "$(blkid -p -o value -s PTUUID "$card")" = 4c424f54 ] || { echo "blkid: PTUUID $(blkid -p -o value -s PTUUID "$card")"; return 1; }
 	for n in 1 2 3 4 5 6; do types+="$(table $n type) "; done
 	[ "$types" = "c 83 c f 83 83 " ] || { echo "types $types, not c 83 c f 83 83"; return 1; }
 	[ -z "$(table 7 type)" ] || { echo "a partition 7"; return 1; }
@@ -103,7 +108,7 @@ boot_partition() {
 		"vfat FAT32 RECOVERY" ] || { echo "partition 1 is $(blkid -p "$T/p1.img")"; return 1; }
 	cmp "$T/p1/autoboot.txt" "$ROOT/overlay/boot/rpi/autoboot.txt" && cmp "$T/p1/config.txt" "$ROOT/overlay/boot/rpi/config.txt" || return 1
 	grep -q '^\[tryboot\]$' "$T/p1/autoboot.txt" && grep -qx 'boot_partition=3' "$T/p1/autoboot.txt" || { echo "autoboot.txt tries no partition 3"; return 1; }
-	grep -qw 'root=/dev/mmcblk0p2' "$T/p1/cmdline.txt" || { echo "cmdline.txt: $(cat "$T/p1/cmdline.txt")"; return 1; }
+	grep -qw 'root=PARTUUID=4c424f54-02' "$T/p1/cmdline.txt" || { echo "cmdline.txt: $(cat "$T/p1/cmdline.txt")"; return 1; }
 	grep -qw "lifeboat.sha256=$sha" "$T/p1/cmdline.txt" || { echo "cmdline.txt has not the squashfs's hash $sha: $(cat "$T/p1/cmdline.txt")"; return 1; }
 	[ "$(wc -l <"$T/p1/cmdline.txt")" -eq 1 ] || { echo "cmdline.txt is not one line"; return 1; }
 	cmp "$T/p1/vmlinuz" "$OUT/vmlinuz" && cmp "$T/p1/initrd.img" "$OUT/initrd.img" || return 1
@@ -141,18 +146,20 @@ prefix_equal() {
 check $N/recovery prefix_equal 2 "$OUT/recovery.squashfs"
 check $N/main-boot prefix_equal 3 "$m/boot.img"
 check $N/main-rootfs prefix_equal 5 "$m/rootfs.img"
-check $N/main-boot-cmdline sh -c "mtype -i '$m/boot.img' ::cmdline.txt | grep -qw root=/dev/mmcblk0p5"
+check $N/main-boot-cmdline sh -c "mtype -i '$m/boot.img' ::cmdline.txt | grep -qw root=PARTUUID=4c424f54-05"
 check $N/no-root-warning sh -c "! grep -q warning '$T/make.log'"
 
 # the recovery on the card writes main where the card has it: its targets and mounts name
-# partitions 3, 5, 1 and 6 (read from the squashfs itself)
+# partitions 3, 5, 1 and 6 by udev's PARTUUID links (read from the squashfs itself)
 recovery_layout() {
 	local conf=$T/sq/etc/lifeboat/lifeboat.conf fstab=$T/sq/etc/fstab
 	unsquashfs -no-xattrs -d "$T/sq" "$OUT/recovery.squashfs" /etc/lifeboat/lifeboat.conf /etc/fstab >/dev/null 2>&1 || return 1
-	grep -qx 'target.boot = /dev/mmcblk0p3' "$conf" && grep -qx 'target.rootfs = /dev/mmcblk0p5' "$conf" &&
+	grep -qx 'target.boot = /dev/disk/by-partuuid/4c424f54-03' "$conf" &&
+		grep -qx 'target.rootfs = /dev/disk/by-partuuid/4c424f54-05' "$conf" &&
 		[ "$(grep -c '^target\.' "$conf")" -eq 2 ] || { echo "targets: $(grep '^target' "$conf" | tr '\n' ' ')"; return 1; }
-	grep -q '^/dev/mmcblk0p1[[:space:]]*/run/lifeboat/boot[[:space:]]*vfat' "$fstab" &&
-		grep -q '^/dev/mmcblk0p6[[:space:]]*/data[[:space:]]*ext4' "$fstab" || { echo "fstab: $(grep mmcblk "$fstab")"; return 1; }
+	grep -q '^/dev/disk/by-partuuid/4c424f54-01[[:space:]]*/run/lifeboat/boot[[:space:]]*vfat' "$fstab" &&
+		grep -q '^/dev/disk/by-partuuid/4c424f54-06[[:space:]]*/data[[:space:]]*ext4' "$fstab" ||
+		{ echo "fstab: $(grep '^/dev' "$fstab" | tr '\n' ' ')"; return 1; }
 }
 check $N/recovery-layout recovery_layout
 
@@ -214,16 +221,16 @@ refused main-boot-too-small '--main-boot-mib 16 is too small .*give at least 24'
 refused boot-too-small '--boot-mib 32: .*at least 64 MiB' --main "$m/rootfs.img" --main-boot "$m/boot.img" --boot-mib 32
 refused main-boot-with-bundle '--main-boot goes with an image' --main "$T/main.lifeboat" --main-boot "$m/boot.img"
 
-# a boot image whose cmdline.txt names another root: the card is made (its images are main's
-# own), with a warning
+# a boot image whose cmdline.txt names another root (here the kernel's name, which the card's
+# PARTUUID replaces): the card is made (its images are main's own), with a warning
 mkdir -p "$T/wrong"
 cp "$m/boot"/* "$T/wrong/"
-echo "console=ttyS1,115200 root=/dev/mmcblk0p3 rw" >"$T/wrong/cmdline.txt"
+echo "console=ttyS1,115200 root=/dev/mmcblk0p5 rw" >"$T/wrong/cmdline.txt"
 boot_image "$T/wrong.img" "$T/wrong"
 warns_wrong_root() {
 	"$SDCARD" --board rpi --main "$m/rootfs.img" --main-boot "$T/wrong.img" "${sizes[@]}" --out "$T/card3.img" >"$T/make3.log" 2>&1 ||
 		{ tail -n 3 "$T/make3.log"; return 1; }
-	grep -q "warning: main's cmdline.txt says root=/dev/mmcblk0p3, but main's root file system is /dev/mmcblk0p5" "$T/make3.log" ||
+	grep -q "warning: main's cmdline.txt says root=/dev/mmcblk0p5, but main's root file system is PARTUUID=4c424f54-05" "$T/make3.log" ||
 		{ echo "no warning: $(cat "$T/make3.log")"; return 1; }
 }
 check $N/warns-wrong-root warns_wrong_root
@@ -237,10 +244,12 @@ rm -f "$T/card3.img"
 # the one made above with the one-shot into the recovery set, so the recovery stays (a hand-over
 # to main would end the run: QEMU cannot tryboot), grown to a power of two as QEMU wants of an
 # SD card. systemd.watchdog_device=/dev/null: QEMU's BCM2835 watchdog resets the machine as soon
-# as it is started instead of counting. TCG runs the four Cortex-A53 slowly: the boot and data
-# mounts may time out (their 30 s count from systemd's start), so only what does not depend on
-# the speed is asserted: the card seen with its logical partitions, / the squashfs of
-# mmcblk0p2 made read-only, systemd started, the image's self-check passed.
+# as it is started instead of counting. TCG runs the four Cortex-A53 slowly (the boot and data
+# mounts wait up to 5 minutes for their device): asserted are the card seen with its logical
+# partitions, the initramfs's line saying that root=PARTUUID=4c424f54-02 (cmdline.txt) is
+# mmcblk0p2 (it read the card's disk identifier), / the squashfs of mmcblk0p2 made read-only,
+# systemd started, the image's self-check passed, and, within the limit, the boot partition
+# mounted through udev's link /dev/disk/by-partuuid/4c424f54-01 (the fstab's name for it).
 N=/image/rpi/sdcard-raspi3b
 BOOT_LIMIT=${RPI_BOOT_LIMIT:-300}
 command -v qemu-system-aarch64 >/dev/null || { fail $N "qemu-system-aarch64 is missing: run scripts/install-deps"; exit 0; }
@@ -267,8 +276,15 @@ qemu=$!
 # (journald's lines reach it late and out of order: wait for all of them)
 seen() { grep -aq -- "$1" "$console"; }
 protected='protect-recovery: /dev/mmcblk0p2 (holding /, squashfs) is read-only'
-while [ $((SECONDS - t0)) -lt "$BOOT_LIMIT" ] && kill -0 $qemu 2>/dev/null && ! seen 'Failed to start lifeboat-self-check' &&
-	! { seen 'Finished lifeboat-self-check.service' && seen "$protected"; }; do
+chose='lifeboat initramfs: root=PARTUUID=4c424f54-02 is /dev/mmcblk0p2'
+# systemd's own line, or its status line once journald has started (the unit's name shortened)
+self_checked='Finished .*lifeboat-self-che'
+# (systemd shortens unit names on its status lines: run-lifeb…)
+boot_mounted='Mounted .*run-lifeb'
+boot_failed='Dependency failed for .*run-lifeb\|Failed to mount .*run-lifeb'
+while [ $((SECONDS - t0)) -lt "$BOOT_LIMIT" ] && kill -0 $qemu 2>/dev/null && ! seen 'Failed to start .*lifeboat-self-che' &&
+	! seen 'lifeboat initramfs: rebooting' && ! seen "$boot_failed" &&
+	! { seen "$self_checked" && seen "$protected" && seen "$boot_mounted"; }; do
 	sleep 2
 done
 elapsed=$((SECONDS - t0))
@@ -277,14 +293,24 @@ wait $qemu 2>/dev/null
 cp "$console" "$OUT/sdcard-raspi3b.console.log" 2>/dev/null
 why="$(tail -n 2 "$T/qemu.log" | tr '\n' ' ') console: $(grep -a . "$console" | tail -n 2 | tr '\n' ' ' | cut -c1-200) (build/rpi/sdcard-raspi3b.console.log)"
 if seen 'mmcblk0: p1 p2 p3 p4 < p5 p6 >'; then pass "$N/card-found"; else fail $N/card-found "no mmcblk0 with p1 p2 p3 p4 < p5 p6 >: $why"; fi
+if seen "$chose"; then pass "$N/root-by-partuuid"; else fail $N/root-by-partuuid "no '$chose': $(grep -a 'lifeboat initramfs' "$console" | head -n 3 | tr '\n' ' ') $why"; fi
 if seen "$protected"; then
 	pass "$N/root-is-p2-squashfs"
 else
 	fail $N/root-is-p2-squashfs "no 'protect-recovery: /dev/mmcblk0p2 (holding /, squashfs)': $why"
 fi
 if seen 'systemd\[1\]: systemd [0-9][^ ]* running'; then pass "$N/systemd"; else fail $N/systemd "systemd did not start: $why"; fi
-if seen 'Finished lifeboat-self-check.service'; then
+if seen "$self_checked"; then
 	pass "$N/self-check # $elapsed s from QEMU's start (TCG)"
 else
 	fail $N/self-check "no finished self-check within $BOOT_LIMIT s: $why"
+fi
+# The mount waits for udev's coldplug, late under TCG (5 minutes for the device, counted from
+# systemd's start): not reached within the limit is said, not counted; a failed one is.
+if seen "$boot_mounted"; then
+	pass "$N/boot-mounted-by-partuuid # $elapsed s from QEMU's start"
+elif seen "$boot_failed" || seen 'lifeboat initramfs: rebooting'; then
+	fail $N/boot-mounted-by-partuuid "/run/lifeboat/boot (/dev/disk/by-partuuid/4c424f54-01) was not mounted: $(grep -a 'run-lifeb\|partuuid' "$console" | tail -n 2 | tr '\n' ' ') $why"
+else
+	skip $N/boot-mounted-by-partuuid "the boot partition's mount did not come within $BOOT_LIMIT s (TCG; RPI_BOOT_LIMIT gives more)"
 fi
