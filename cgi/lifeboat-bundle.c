@@ -181,6 +181,25 @@ static void print_time(uint64_t t, char *buf, size_t size)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Opens the bundle at `path` and reads and parses its header; `in` then stands at the first
+ * chunk's frame, reading from *ret_fd (which the caller closes, also on failure). The signature is
+ * not checked: that takes a keyring (verify). */
+static int open_bundle(const char *path, int *ret_fd, struct lb_input *in, struct lb_bundle_header *ret,
+		       struct lb_error *err)
+{
+	*ret_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*ret_fd < 0)
+		return lb_error_set(err, errno, LB_E_IO, "cannot open %s: %s", path, strerror(errno));
+	lb_input_init_fd(in, ret_fd);
+	int r = lb_bundle_read_header(in, ret, err);
+	if (r < 0)
+		return r;
+	r = lb_bundle_header_parse(ret, err);
+	if (r < 0)
+		lb_bundle_header_free(ret);
+	return r;
+}
+
 static int verb_info(int argc, char **argv)
 {
 	bool json = false;
@@ -201,20 +220,11 @@ static int verb_info(int argc, char **argv)
 		return usage_error("info takes one BUNDLE");
 
 	struct lb_error err = {0};
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		lb_error_set(&err, errno, LB_E_IO, "cannot open %s: %s", path, strerror(errno));
-		return tool_fail(program, &err, json, NULL);
-	}
+	_cleanup_close_ int fd = -1;
 	struct lb_input in;
-	lb_input_init_fd(&in, &fd);
 	struct lb_bundle_header h;
-	if (lb_bundle_read_header(&in, &h, &err) < 0)
+	if (open_bundle(path, &fd, &in, &h, &err) < 0)
 		return tool_fail(program, &err, json, NULL);
-	if (lb_bundle_header_parse(&h, &err) < 0) {
-		lb_bundle_header_free(&h);
-		return tool_fail(program, &err, json, NULL);
-	}
 	const struct lb_manifest *m = &h.manifest;
 	char when[32], hex[LB_SHA256_HEX_SIZE + 1], key[LB_SHA256_HEX_SIZE + 1] = "";
 	print_time(m->build_time, when, sizeof(when));
@@ -393,20 +403,11 @@ static int verb_delta_estimate(int argc, char **argv)
 		return usage_error("--step takes 4096 (every file-system block) or chunk (chunk-aligned places)");
 
 	struct lb_error err = {0};
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		lb_error_set(&err, errno, LB_E_IO, "cannot open %s: %s", path, strerror(errno));
-		return tool_fail(program, &err, json, NULL);
-	}
+	_cleanup_close_ int fd = -1;
 	struct lb_input in;
-	lb_input_init_fd(&in, &fd);
 	struct lb_bundle_header h;
-	if (lb_bundle_read_header(&in, &h, &err) < 0)
+	if (open_bundle(path, &fd, &in, &h, &err) < 0)
 		return tool_fail(program, &err, json, NULL);
-	if (lb_bundle_header_parse(&h, &err) < 0) {
-		lb_bundle_header_free(&h);
-		return tool_fail(program, &err, json, NULL);
-	}
 	const struct lb_manifest *m = &h.manifest;
 	unsigned chosen = m->image_count;
 	for (unsigned i = 0; i < m->image_count; i++)
