@@ -9,7 +9,7 @@
 #   make sdcard MAIN=image-or-bundle [BOARD=qemu-x86_64|qemu-arm64]   the whole card: build/BOARD/sdcard.img
 #   make sdcard BOARD=rpi MAIN=rootfs-image MAIN_BOOT=fat-image (or MAIN=bundle)   a Raspberry Pi card
 #   make convert-image IMAGE=raspios.img.xz [OUT=dir]   an existing Pi OS style image to a bundle and an rpi card
-#   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, 10 power cuts
+#   make e2e      the whole cycle on a virtual companion (QEMU): update, fallback, a pull from a URL, 10 power cuts
 #   make e2e-arm64    the whole cycle on board qemu-arm64 (U-Boot, aarch64 under TCG; not in check)
 #   make torture [K=100] [JOBS=2]   power cuts at random instants, K of them, on JOBS devices at once
 #   make demo     a virtual companion (QEMU) in its recovery, and an update to upload from a browser
@@ -184,8 +184,9 @@ EXAMPLE_MAINS := $(EXAMPLE_MAIN)-v1.ext4 $(EXAMPLE_MAIN)-v2.ext4 $(EXAMPLE_MAIN)
 # (a prerequisite list is expanded where it is read: this line must follow the definition)
 check: $(EXAMPLE_MAINS)
 
-# tests/e2e/: the whole cycle in QEMU on a card from make-sdcard (cycle.sh, then torture.sh with
-# 10 power cuts); part of check. make torture: K power cuts alone.
+# tests/e2e/: the whole cycle in QEMU on a card from make-sdcard (cycle.sh; pull.sh, an update
+# main asks the recovery to pull from a URL; torture.sh with 10 power cuts); part of check. make
+# torture: K power cuts alone.
 e2e: all recovery $(EXAMPLE_MAINS)
 	@tests/run e2e
 torture: all recovery $(EXAMPLE_MAINS)

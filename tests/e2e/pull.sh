@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# An unattended update pulled from a URL on a virtual companion (QEMU under TCG, part of make
+# check with the other whole-cycle tests; docs/pull.md):
+#   1. main v1 boots from the card and marks itself good;
+#   2. `lifeboat reboot-recovery --install URL` typed in main's shell, the URL a real nginx on
+#      the host (10.0.2.2 from inside QEMU's user-mode network) behind a relay that cuts the
+#      first connection part-way, as a wet connector does;
+#   3. the recovery boots, takes the request, pulls the bundle (resuming by Range after the cut),
+#      installs it and reboots into main by itself;
+#   4. main v2 boots and marks itself good, and `lifeboat status` in main shows the pull's result;
+#   5. the user's files on the data partition are the same at the end as at the start.
+# Prints "ok /e2e/pull/STEP # SECONDS s" per step.
+source "$(dirname "$0")/lib.sh"
+N=/e2e$E2E_SUFFIX/pull
+
+if ! e2e_need; then
+	fail $N "$MISSING is missing"
+	exit 0
+fi
+command -v nginx >/dev/null || { fail $N "nginx is missing (scripts/install-deps)"; exit 0; }
+trap 'vm_kill; save_console pull; cleanup' EXIT
+
+step_ok() { pass "$N/$1 # $(seconds_since "$2") s${3:+; $3}"; }
+step_fail() {
+	fail "$N/$1" "$WHY; console: $(vm_console_since "${MARK:-0}" | grep -av '^\s*$' | tail -n 4 | cut -c1-150 | tr '\n' '|')"
+	exit 0
+}
+
+t=$(vm_now_us)
+DISK=$T/sdcard.img
+mkdir -p "$T/www" "$T/nginx/tmp"
+e2e_bundle 2 "$OUT/example-main-v2.ext4" "$T/www/companion-2.lifeboat" || { fail $N/setup "cannot make the bundle"; exit 0; }
+e2e_card "$DISK" || { fail $N/setup "make-sdcard: $(tail -n 3 "$T/sdcard.log")"; exit 0; }
+DATA0=$(data_digest "$DISK")
+size=$(disk_size_of "$T/www/companion-2.lifeboat")
+
+# The topside's file server: nginx on the host's loopback, which QEMU's user-mode network shows
+# the guest as 10.0.2.2; in front of it the relay of the pull tests, cutting the first
+# connection after a third of the bundle.
+cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fail $N/setup "cannot build the relay"; exit 0; }
+HTTP_PORT=$(vm_free_port)
+cat >"$T/nginx.conf" <<CONF
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+user root;
+events { worker_connections 16; }
+http {
+	access_log $T/nginx/access.log;
+	client_body_temp_path $T/nginx/tmp/body;
+	proxy_temp_path $T/nginx/tmp/proxy;
+	fastcgi_temp_path $T/nginx/tmp/fastcgi;
+	uwsgi_temp_path $T/nginx/tmp/uwsgi;
+	scgi_temp_path $T/nginx/tmp/scgi;
+	default_type application/octet-stream;
+	server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }
+}
+CONF
+nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+RELAY_PORT=$(vm_free_port)
+"$T/cut-relay" "$RELAY_PORT" "$HTTP_PORT" $((size / 3)) 1 >"$T/relay.out" 2>"$T/relay.log" &
+for _ in $(seq 1 50); do
+	curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/companion-2.lifeboat" && grep -q ready "$T/relay.out" && break
+	sleep 0.1
+done
+grep -q ready "$T/relay.out" || { fail $N/setup "nginx or the relay did not start: $(cat "$T/nginx/stderr" "$T/relay.log")"; exit 0; }
+URL=http://10.0.2.2:$RELAY_PORT/companion-2.lifeboat
+step_ok setup "$t" "bundle $((size >> 20)) MiB at $URL, first connection cut at $((size / 3)) bytes"
+
+# 1. main v1
+t=$(vm_now_us)
+MARK=0
+vm_start "$DISK" "$(vm_free_port)"
+wait_main 1 "$MARK" || step_fail main-v1-boots
+step_ok main-v1-boots "$t" "main up in $MAIN_SECONDS s, marked good"
+
+# 2. the request, from main's shell, as a script on main would make it
+t=$(vm_now_us)
+MARK=$(vm_console_mark)
+vm_type "lifeboat reboot-recovery --install $URL"
+wait_recovery "$MARK" || step_fail reboot-recovery-install
+step_ok reboot-recovery-install "$t" "reason $RECOVERY_REASON"
+
+# 3. + 4. the recovery pulls, installs and reboots into main v2 on its own
+t=$(vm_now_us)
+MARK2=$(vm_console_mark)
+wait_main 2 "$MARK2" || step_fail pulled-and-main-v2-boots
+step_ok pulled-and-main-v2-boots "$t" "main v2 up in $MAIN_SECONDS s after the recovery's page answered, marked good"
+
+main_shell "lifeboat status --json | tr -d ' ' | grep -o '\"last_pull\":.*'" 30
+if [[ $VM_MATCH == *'"result":"installed"'* && $VM_MATCH == *'"reconnects":1'* && $VM_MATCH == *"$URL"* ]]; then
+	pass "$N/result-in-main # $(cut -c1-200 <<<"${VM_MATCH#E2E * }")"
+else
+	fail "$N/result-in-main" "lifeboat status in main: ${VM_MATCH:-no answer}"
+fi
+cuts=$(grep -c cut "$T/relay.log")
+ranges=$(grep -c '"GET /companion-2.lifeboat' "$T/nginx/access.log")
+if [ "$cuts" -ge 1 ] && [ "$ranges" -ge 2 ]; then pass "$N/resumed-by-range # $cuts cut, $ranges requests to nginx"; else
+	fail "$N/resumed-by-range" "relay cuts $cuts, nginx requests $ranges: $(tail -n 3 "$T/nginx/access.log")"; fi
+
+# 5. the user's files
+vm_kill
+if [ "$(data_digest "$DISK")" = "$DATA0" ]; then pass "$N/data-unchanged"; else
+	fail "$N/data-unchanged" "the user's files on the data partition changed"; fi
