@@ -33,7 +33,7 @@ TOOL_SRC := cgi/tool-output.c
 # The recovery's console kiosk: its program plus the modules its unit test links too.
 KIOSK_SRC := cgi/kiosk-model.c cgi/kiosk-view.c cgi/kiosk-frame.c cgi/kiosk-font.c
 PROGRAMS := lifeboat lifeboat-bundle lifeboat-kiosk
-CGIS := install status info reboot log session install-from-url
+CGIS := install status info reboot log session install-from-url install-plan
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz-*.c)
 

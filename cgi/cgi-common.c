@@ -26,9 +26,23 @@ void cgi_request_from_env(struct cgi_request *r)
 		.remote_addr = env("REMOTE_ADDR") ? env("REMOTE_ADDR") : "?",
 		.content_range = env("HTTP_CONTENT_RANGE"),
 		.if_match = env("HTTP_IF_MATCH"),
+		.query = env("QUERY_STRING"),
 	};
 	if (env("CONTENT_LENGTH"))
 		r->content_length = strtoull(env("CONTENT_LENGTH"), NULL, 10);
+}
+
+bool cgi_query_has(const struct cgi_request *r, const char *param)
+{
+	size_t n = strlen(param);
+	for (const char *q = r->query; q && *q;) {
+		const char *end = strchr(q, '&');
+		size_t len = end ? (size_t)(end - q) : strlen(q);
+		if (len == n && !memcmp(q, param, n))
+			return true;
+		q = end ? end + 1 : NULL;
+	}
+	return false;
 }
 
 int cgi_status_for(enum lb_code code)
@@ -52,6 +66,8 @@ int cgi_status_for(enum lb_code code)
 	case LB_E_RECOVERY_TOO_OLD:
 		return 403;
 	case LB_E_BUSY:
+	case LB_E_NO_PLAN:
+	case LB_E_PLAN_STALE:
 		return 409;
 	case LB_E_IMAGE_TOO_LARGE:
 		return 413;

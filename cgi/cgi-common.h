@@ -19,10 +19,14 @@ struct cgi_request {
 	const char *remote_addr;
 	const char *content_range; /* a resumed upload's "bytes FIRST-LAST/TOTAL" */
 	const char *if_match;      /* the session a resumed upload expects: "\"MANIFEST-SHA256\"" */
+	const char *query;         /* the query string, e.g. "delta=1"; NULL when there is none */
 	uint64_t content_length;   /* 0 when unknown */
 };
 
 void cgi_request_from_env(struct cgi_request *r);
+
+/* Whether the query string holds exactly `param` ("name=value") among its &-separated parts. */
+bool cgi_query_has(const struct cgi_request *r, const char *param);
 
 /* The HTTP status for an installer error code. */
 int cgi_status_for(enum lb_code code);

@@ -5,6 +5,7 @@
  * /api/session): the rest of the same bundle, from a chunk boundary. */
 #include "cgi-common.h"
 #include "lib/content-range.h"
+#include "lib/delta-plan.h"
 #include "lib/install.h"
 #include "lib/log.h"
 #include "lib/multipart.h"
@@ -90,6 +91,8 @@ static void on_progress(const struct lb_progress *p, void *userdata)
 	st->written = p->written;
 	st->readback = p->readback;
 	st->image_total = p->image_total;
+	st->reused = p->reused;
+	st->copied = p->copied;
 	if (p->manifest) {
 		snprintf(st->bundle_version, sizeof(st->bundle_version), "%s", p->manifest->version);
 		snprintf(st->bundle_compatible, sizeof(st->bundle_compatible), "%s", p->manifest->compatible);
@@ -134,7 +137,12 @@ static void explain_cut(const struct cgi_request *req, const struct session *s, 
 		return;
 	unsigned percent = total ? (unsigned)(s->state.received * 100 / total) : 0;
 	err->code = LB_OK;
-	if (res->resumable)
+	if (s->state.delta)
+		lb_error_set(err, EPIPE, LB_E_TRUNCATED,
+			     "connection lost at %u %% of the delta upload (%llu of %llu bytes): ask for a new plan "
+			     "and send again; the chunks written so far are found on the device and not sent again",
+			     percent, (unsigned long long)s->state.received, (unsigned long long)total);
+	else if (res->resumable)
 		lb_error_set(err, EPIPE, LB_E_TRUNCATED,
 			     "connection lost at %u %% (%llu of %llu bytes): upload again; the same bundle "
 			     "resumes at %u %% (byte %llu)",
@@ -259,10 +267,35 @@ int main(void)
 		return 0;
 	}
 
+	bool delta = cgi_query_has(&req, "delta=1");
+	if (delta && (multipart || req.content_range)) {
+		cgi_error(400, "bad-request",
+			  "a delta upload (?delta=1) is the raw concatenation of the ranges its plan lists, as "
+			  "application/octet-stream, without Content-Range: a cut one is resumed by a new plan",
+			  NULL);
+		return 0;
+	}
+
 	if (!cgi_take_install_lock(&cfg, &lock_fd))
 		return 0;
 
 	cgi_cancel_on_termination(&cancel_requested);
+
+	/* A plan is used once: whatever this install does, main no longer holds what it found. */
+	struct lb_delta_plan plan = {0};
+	if (delta) {
+		int pr = lb_delta_plan_load(cfg.state_dir, &plan);
+		lb_delta_plan_discard(cfg.state_dir);
+		if (pr < 0) {
+			cgi_error(409, "no-plan",
+				  "the device has no plan for a delta upload (none was asked for, or an install or a "
+				  "restart came since): ask for one (POST /api/install-plan) and send what it lists",
+				  "untouched");
+			drain_request_body(&req, 0);
+			return 0;
+		}
+	} else
+		lb_delta_plan_discard(cfg.state_dir);
 
 	struct lb_session resume = {0};
 	uint64_t body_start = 0;
@@ -274,7 +307,8 @@ int main(void)
 	lb_state_load(cfg.state_dir, &s.state);
 	s.state.state = LB_PHASE_RECEIVING;
 	s.state.received = s.state.bundle_size = s.state.written = s.state.readback = s.state.image_total = 0;
-	s.state.resumed = 0;
+	s.state.resumed = s.state.reused = s.state.copied = 0;
+	s.state.delta = delta;
 	s.state.bundle_version[0] = s.state.bundle_compatible[0] = '\0';
 	s.state.started = (int64_t)time(NULL);
 	s.state.mbps = 0;
@@ -286,8 +320,8 @@ int main(void)
 		       req.remote_addr, resume.version, (unsigned long long)resume.resume_offset,
 		       (unsigned long long)resume.bundle_size, (unsigned long long)body_start);
 	else
-		lb_log(cfg.log_file, program, "upload from %s started (%llu bytes%s)", req.remote_addr,
-		       (unsigned long long)req.content_length, multipart ? ", form" : "");
+		lb_log(cfg.log_file, program, "%s from %s started (%llu bytes%s)", delta ? "delta upload" : "upload",
+		       req.remote_addr, (unsigned long long)req.content_length, multipart ? ", form" : "");
 
 	struct lb_keyring *keys = NULL;
 	struct lb_error key_err = {0};
@@ -332,10 +366,12 @@ int main(void)
 		.before_write = before_write,
 		.session_dir = cfg.state_dir,
 		.resume = req.content_range ? &resume : NULL,
+		.plan = delta ? &plan : NULL,
 	};
 	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
 	int r = lb_install(&in, &opt, &res, &err);
+	lb_delta_plan_free(&plan);
 	lb_keyring_free(keys);
 	lb_session_free(&resume);
 	if (r < 0 && multipart && lb_error_failed(&mp.err))

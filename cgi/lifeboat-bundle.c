@@ -81,8 +81,8 @@ static int verb_create(int argc, char **argv)
 		{"min-recovery", required_argument, NULL, 'm'}, {"chunk-size", required_argument, NULL, 's'},
 		{"level", required_argument, NULL, 'l'},       {"image", required_argument, NULL, 'i'},
 		{"unsigned", no_argument, NULL, 'U'},          {"threads", required_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},      {"help", no_argument, NULL, 'h'},
-		{0},
+		{"output", required_argument, NULL, 'o'},      {"format", required_argument, NULL, 'F'},
+		{"help", no_argument, NULL, 'h'},              {0},
 	};
 	struct lb_create_options opt = {.chunk_size = LB_CHUNK_SIZE_DEFAULT, .level = 3, .min_recovery_version = "0"};
 	struct lb_image_source images[LB_IMAGES_MAX];
@@ -114,6 +114,11 @@ static int verb_create(int argc, char **argv)
 		case 'l':
 			opt.level = atoi(optarg);
 			break;
+		case 'F':
+			if (strcmp(optarg, "1") != 0 && strcmp(optarg, "2") != 0)
+				return usage_error("--format takes 1 (any recovery) or 2 (delta installs; the default)");
+			opt.format = (unsigned)atoi(optarg);
+			break;
 		case 'i': {
 			if (opt.image_count == LB_IMAGES_MAX)
 				return usage_error("too many --image options");
@@ -138,10 +143,12 @@ static int verb_create(int argc, char **argv)
 		case 'h':
 			printf("Usage: %s create --key PRIVATE.pem --compatible STR --version STR\n"
 			       "       [--description STR] [--min-recovery VERSION] [--chunk-size N] [--level N]\n"
-			       "       --image ROLE=FILE [--image ROLE=FILE ...] -o BUNDLE\n\n"
+			       "       [--format 1|2] --image ROLE=FILE [--image ROLE=FILE ...] -o BUNDLE\n\n"
 			       "Makes a signed bundle. --unsigned instead of --key makes an unsigned one, which\n"
 			       "devices refuse unless configured for development. SOURCE_DATE_EPOCH sets the\n"
-			       "build time for reproducible bundles.\n",
+			       "build time for reproducible bundles. Format 2 (the default) lets a device find\n"
+			       "the chunks it already holds (delta installs); --format 1 is for recoveries older\n"
+			       "than that. --chunk-size 64K finds the most on file-system images.\n",
 			       program);
 			return 0;
 		default:
@@ -443,7 +450,7 @@ static int verb_delta_estimate(int argc, char **argv)
 	}
 	if (r >= 0) {
 		double t = tool_now();
-		r = lb_chunk_index_new(base, img->chunk_size, step, &idx, &err);
+		r = lb_chunk_index_new(base, 0, img->chunk_size, step, &idx, &err);
 		t_index = tool_now() - t;
 	}
 	if (r >= 0) {

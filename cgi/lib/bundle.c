@@ -17,10 +17,10 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-void lb_bundle_preamble(uint8_t ret[LB_BUNDLE_PREAMBLE_SIZE], uint32_t manifest_size, bool signed_)
+void lb_bundle_preamble(uint8_t ret[LB_BUNDLE_PREAMBLE_SIZE], unsigned format, uint32_t manifest_size, bool signed_)
 {
 	memcpy(ret, LB_BUNDLE_MAGIC, LB_BUNDLE_MAGIC_SIZE);
-	put_be32(ret + 8, LB_FORMAT_VERSION);
+	put_be32(ret + 8, format);
 	put_be32(ret + 12, manifest_size);
 	put_be32(ret + 16, signed_ ? LB_SIGNATURE_BLOCK_SIZE : 0);
 }
@@ -61,11 +61,11 @@ int lb_bundle_read_header(struct lb_input *in, struct lb_bundle_header *ret, str
 	uint32_t format = get_be32(pre + 8);
 	uint32_t manifest_size = get_be32(pre + 12);
 	uint32_t signature_size = get_be32(pre + 16);
-	if (format != LB_FORMAT_VERSION)
+	if (format < LB_FORMAT_VERSION_MIN || format > LB_FORMAT_VERSION)
 		return lb_error_set(err, EPROTO, LB_E_FORMAT_VERSION,
-				    "bundle format %u is not known to this recovery (it reads format %d): update "
-				    "the recovery or build the bundle with a matching lifeboat-bundle",
-				    format, LB_FORMAT_VERSION);
+				    "bundle format %u is not known to this recovery (it reads formats %d to %d): "
+				    "update the recovery or build the bundle with a matching lifeboat-bundle",
+				    format, LB_FORMAT_VERSION_MIN, LB_FORMAT_VERSION);
 	if (manifest_size == 0 || manifest_size > LB_MANIFEST_SIZE_MAX)
 		return lb_error_set(err, EFBIG, LB_E_MANIFEST_INVALID,
 				    "the manifest claims %u bytes; the limit is %u: the bundle is damaged or "
@@ -73,11 +73,11 @@ int lb_bundle_read_header(struct lb_input *in, struct lb_bundle_header *ret, str
 				    manifest_size, LB_MANIFEST_SIZE_MAX);
 	if (signature_size != 0 && signature_size != LB_SIGNATURE_BLOCK_SIZE)
 		return lb_error_set(err, EBADMSG, LB_E_MANIFEST_INVALID,
-				    "the signature block claims %u bytes; format 1 uses 0 or %d: the bundle is "
+				    "the signature block claims %u bytes; the format uses 0 or %d: the bundle is "
 				    "damaged",
 				    signature_size, LB_SIGNATURE_BLOCK_SIZE);
 
-	struct lb_bundle_header h = {.manifest_size = manifest_size, .signed_ = signature_size != 0};
+	struct lb_bundle_header h = {.format = format, .manifest_size = manifest_size, .signed_ = signature_size != 0};
 	h.manifest_text = malloc(manifest_size + 1);
 	if (!h.manifest_text)
 		return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for the manifest");
@@ -94,7 +94,18 @@ int lb_bundle_read_header(struct lb_input *in, struct lb_bundle_header *ret, str
 
 int lb_bundle_header_parse(struct lb_bundle_header *h, struct lb_error *err)
 {
-	return lb_manifest_parse(h->manifest_text, h->manifest_size, &h->manifest, err);
+	int r = lb_manifest_parse(h->manifest_text, h->manifest_size, &h->manifest, err);
+	if (r < 0)
+		return r;
+	/* The preamble is not signed; the manifest's own first line is, and decides. */
+	if (h->manifest.format != h->format) {
+		lb_manifest_free(&h->manifest);
+		return lb_error_set(err, EBADMSG, LB_E_MANIFEST_INVALID,
+				    "the preamble says format %u but the signed manifest says %u: the bundle is "
+				    "damaged; copy it again",
+				    h->format, h->manifest.format);
+	}
+	return 0;
 }
 
 void lb_bundle_header_free(struct lb_bundle_header *h)

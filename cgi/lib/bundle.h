@@ -17,6 +17,7 @@
 #define LB_BUNDLE_PREAMBLE_SIZE (LB_BUNDLE_MAGIC_SIZE + 12)
 
 struct lb_bundle_header {
+	unsigned format;     /* from the preamble; the parsed manifest must agree */
 	char *manifest_text; /* the exact signed bytes */
 	size_t manifest_size;
 	bool signed_;
@@ -33,8 +34,9 @@ int lb_bundle_read_header(struct lb_input *in, struct lb_bundle_header *ret, str
 /* Parses the manifest text into h->manifest. */
 int lb_bundle_header_parse(struct lb_bundle_header *h, struct lb_error *err);
 
-/* Fills the preamble for a manifest of `manifest_size` bytes, signed or not. */
-void lb_bundle_preamble(uint8_t ret[LB_BUNDLE_PREAMBLE_SIZE], uint32_t manifest_size, bool signed_);
+/* Fills the preamble of a bundle of `format` for a manifest of `manifest_size` bytes, signed or not. */
+void lb_bundle_preamble(uint8_t ret[LB_BUNDLE_PREAMBLE_SIZE], unsigned format, uint32_t manifest_size,
+			bool signed_);
 
 void lb_bundle_header_free(struct lb_bundle_header *h);
 

@@ -88,24 +88,40 @@ uint32_t lb_block_key(const void *block)
 	return block_key(block, NULL);
 }
 
-void lb_chunk_want_from_data(const void *data, uint32_t length, struct lb_chunk_want *ret)
+bool lb_chunk_anchor(const void *data, uint32_t length, uint32_t *ret_offset, uint32_t *ret_key)
 {
 	const uint8_t *p = data;
-	struct lb_chunk_want w = {.length = length};
-	lb_sha256(data, length, w.sha256);
 	for (uint32_t off = 0; off + LB_CHUNK_INDEX_BLOCK <= length; off += LB_CHUNK_INDEX_BLOCK) {
 		bool nonzero;
 		uint32_t key = block_key(p + off, &nonzero);
 		if (nonzero) {
-			w.has_anchor = true;
-			w.anchor_offset = off;
-			w.anchor_key = key;
-			break;
+			*ret_offset = off;
+			*ret_key = key;
+			return true;
 		}
 	}
+	return false;
+}
+
+void lb_chunk_want_from_data(const void *data, uint32_t length, struct lb_chunk_want *ret)
+{
+	struct lb_chunk_want w = {.length = length};
+	lb_sha256(data, length, w.sha256);
+	w.has_anchor = lb_chunk_anchor(data, length, &w.anchor_offset, &w.anchor_key);
 	/* no non-zero whole block: zero, unless the bytes are in a last partial block */
 	w.zero = !w.has_anchor && lb_is_zero(data, length);
 	*ret = w;
+}
+
+void lb_chunk_want_from_manifest(const struct lb_image *img, uint32_t index, struct lb_chunk_want *ret)
+{
+	const struct lb_chunk *c = &img->chunks[index];
+	*ret = (struct lb_chunk_want){.length = lb_image_chunk_length(img, index),
+				      .zero = c->compressed_size == 0,
+				      .has_anchor = c->has_anchor,
+				      .anchor_offset = c->anchor_offset,
+				      .anchor_key = c->anchor_key};
+	memcpy(ret->sha256, c->sha256, LB_SHA256_SIZE);
 }
 
 static int cmp_aligned(const void *a, const void *b)
@@ -213,8 +229,8 @@ static int index_blocks(struct lb_chunk_index *idx, const char *path, struct lb_
 	return 0;
 }
 
-int lb_chunk_index_new(const char *path, uint32_t chunk_size, uint32_t step, struct lb_chunk_index **ret,
-		       struct lb_error *err)
+int lb_chunk_index_new(const char *path, uint64_t limit, uint32_t chunk_size, uint32_t step,
+		       struct lb_chunk_index **ret, struct lb_error *err)
 {
 	if (chunk_size < LB_CHUNK_SIZE_MIN || chunk_size > LB_CHUNK_SIZE_MAX ||
 	    (chunk_size & (chunk_size - 1)))
@@ -235,6 +251,8 @@ int lb_chunk_index_new(const char *path, uint32_t chunk_size, uint32_t step, str
 		return lb_error_set(err, e, LB_E_IO, "cannot open %s: %s", path, strerror(e));
 	}
 	int r = source_size(idx->fd, path, &idx->size, err);
+	if (r >= 0 && limit && limit < idx->size)
+		idx->size = limit;
 	if (r >= 0) {
 		(void)posix_fadvise(idx->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		r = step == chunk_size ? index_aligned(idx, path, err) : index_blocks(idx, path, err);

@@ -36,6 +36,7 @@
 
 #include "error.h"
 #include "hash.h"
+#include "manifest.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,17 +61,27 @@ struct lb_chunk_want {
  * (little-endian words). Not a hash to trust: only a filter in front of SHA-256. */
 uint32_t lb_block_key(const void *block);
 
+/* A chunk's anchor: the offset of its first non-zero whole 4 KiB block and that block's key.
+ * False when it has none (all zeros, or non-zero bytes only in a last partial block). What
+ * lifeboat-bundle writes into a format-2 manifest. */
+bool lb_chunk_anchor(const void *data, uint32_t length, uint32_t *ret_offset, uint32_t *ret_key);
+
 /* Fills a want from the chunk's bytes: its SHA-256, length, whether it is all zeros and its
  * anchor. The client's side of the 4 KiB-step search, which holds the chunk's bytes. */
 void lb_chunk_want_from_data(const void *data, uint32_t length, struct lb_chunk_want *ret);
 
+/* Fills a want from chunk `index` of a parsed manifest: the device's side, which has no bytes
+ * of the chunk, only its signed hash and (format 2) its anchor. */
+void lb_chunk_want_from_manifest(const struct lb_image *img, uint32_t index, struct lb_chunk_want *ret);
+
 struct lb_chunk_index;
 
-/* Indexes the source at `path` (an image file or a block device, read-only) for chunks of
+/* Indexes the first `limit` bytes (0: all) of the source at `path` (an image file or a block
+ * device, read-only) for chunks of
  * `chunk_size` bytes (a power of two, LB_CHUNK_SIZE_MIN to LB_CHUNK_SIZE_MAX) starting every
  * `step` bytes: `step` is `chunk_size` or LB_CHUNK_INDEX_BLOCK. Reads the whole source once. */
-int lb_chunk_index_new(const char *path, uint32_t chunk_size, uint32_t step, struct lb_chunk_index **ret,
-		       struct lb_error *err);
+int lb_chunk_index_new(const char *path, uint64_t limit, uint32_t chunk_size, uint32_t step,
+		       struct lb_chunk_index **ret, struct lb_error *err);
 
 void lb_chunk_index_free(struct lb_chunk_index *idx);
 

@@ -1,5 +1,6 @@
 #include "create.h"
 #include "bundle.h"
+#include "chunk-index.h"
 #include "hash.h"
 #include "io.h"
 #include "macro.h"
@@ -166,6 +167,7 @@ static int add_image(const struct lb_create_options *opt, const struct lb_image_
 			if (pc->compressed_size == 0)
 				continue;
 			lb_sha256(pc->data, length, c->sha256);
+			c->has_anchor = lb_chunk_anchor(pc->data, length, &c->anchor_offset, &c->anchor_key);
 			if ((r = lb_write_full(payload_fd, pc->compressed, pc->compressed_size)) < 0)
 				r = lb_error_set(err, -r, LB_E_IO, "writing the payload failed: %s", strerror(-r));
 			img->payload_size += pc->compressed_size;
@@ -259,7 +261,7 @@ static int check_options(const struct lb_create_options *opt, struct lb_error *e
 
 int lb_bundle_create(const struct lb_create_options *opt, struct lb_error *err)
 {
-	struct lb_manifest m = {.format = LB_FORMAT_VERSION, .build_time = opt->build_time};
+	struct lb_manifest m = {.format = opt->format ? opt->format : LB_FORMAT_VERSION, .build_time = opt->build_time};
 	_cleanup_free_ char *payload_name = NULL, *out_name = NULL, *text = NULL;
 	_cleanup_close_ int payload_fd = -1, out_fd = -1;
 	size_t text_size = 0;
@@ -310,7 +312,7 @@ int lb_bundle_create(const struct lb_create_options *opt, struct lb_error *err)
 	if (opt->key_path && (r = lb_sign(opt->key_path, text, text_size, signature, err)) < 0)
 		goto out;
 	uint8_t preamble[LB_BUNDLE_PREAMBLE_SIZE];
-	lb_bundle_preamble(preamble, (uint32_t)text_size, opt->key_path != NULL);
+	lb_bundle_preamble(preamble, m.format, (uint32_t)text_size, opt->key_path != NULL);
 
 	out_fd = temp_file_beside(opt->output, &out_name);
 	if (out_fd < 0) {

@@ -22,6 +22,7 @@ struct lb_create_options {
 	const struct lb_image_source *images;
 	unsigned image_count;
 	uint32_t chunk_size;
+	unsigned format;  /* 0: LB_FORMAT_VERSION; 1 for recoveries that read only format 1 */
 	int level;        /* zstd level */
 	unsigned threads; /* 0: one per online CPU */
 	const char *output;

@@ -35,6 +35,8 @@ static const char *const code_names[_LB_CODE_MAX] = {
 	[LB_E_BOOT_STATE] = "boot-state",
 	[LB_E_FILESYSTEM_INVALID] = "filesystem-invalid",
 	[LB_E_RECOVERY_DAMAGED] = "recovery-damaged",
+	[LB_E_NO_PLAN] = "no-plan",
+	[LB_E_PLAN_STALE] = "plan-stale",
 };
 
 const char *lb_code_name(enum lb_code code)

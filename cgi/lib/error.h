@@ -39,6 +39,8 @@ enum lb_code {
 	LB_E_BOOT_STATE = 27,       /* the boot loader's environment cannot be read or written */
 	LB_E_FILESYSTEM_INVALID = 28, /* an installed image's file system does not hold together */
 	LB_E_RECOVERY_DAMAGED = 29, /* the recovery image differs from the one recorded at build time */
+	LB_E_NO_PLAN = 30,          /* a delta upload without a plan for its bundle */
+	LB_E_PLAN_STALE = 31,       /* a chunk the plan would reuse is no longer where it said */
 	_LB_CODE_MAX,
 };
 

@@ -429,7 +429,7 @@ static int check_header(struct install *s, struct lb_error *err)
 
 static int truncated(struct install *s, struct lb_error *err, const struct lb_image *img, uint32_t index)
 {
-	uint64_t total = lb_bundle_size(&s->header);
+	uint64_t total = s->progress.bundle_size;
 	return lb_error_set(err, EPIPE, LB_E_TRUNCATED,
 			    "the bundle ended at byte %llu of %llu (%llu %%), in chunk %u of image '%s': the "
 			    "file is incomplete or the connection was lost; send it again",
@@ -457,6 +457,88 @@ static bool cancelled(const struct lb_install_options *opt)
 
 static int stream_payload_end(struct install *s, struct lb_error *err);
 
+/* Where chunk `seq` (across all images) is: its image and its index there. */
+static void locate(const struct lb_manifest *m, uint32_t seq, unsigned *ret_image, uint32_t *ret_index)
+{
+	unsigned i = 0;
+	while (seq >= m->images[i].chunk_count)
+		seq -= m->images[i++].chunk_count;
+	*ret_image = i;
+	*ret_index = seq;
+}
+
+/* A delta install's copies, in the plan's order, before anything is received: each reads its
+ * bytes from another place of its own target, proves them against the signed manifest, and
+ * writes them at the chunk's place. The order makes every source read before a copy overwrites
+ * it; received chunks come later, so they cannot spoil one. */
+static int copy_planned(struct install *s, struct pipeline *p, struct lb_error *err)
+{
+	const struct lb_delta_plan *plan = s->opt->plan;
+	const struct lb_manifest *m = &s->header.manifest;
+	struct job *j = pipeline_take(p);
+	if (!j)
+		return -EIO;
+	int r = 0;
+	for (uint32_t k = 0; r == 0 && k < plan->copy_count; k++) {
+		uint32_t seq = plan->copy_order[k];
+		unsigned i;
+		uint32_t c;
+		locate(m, seq, &i, &c);
+		const struct lb_image *img = &m->images[i];
+		uint32_t length = lb_image_chunk_length(img, c);
+		uint8_t digest[LB_SHA256_SIZE];
+		char where[128];
+		*j = (struct job){.kind = JOB_WRITE, .image = img, .target = &s->targets[i], .index = c, .seq = seq,
+				  .compressed = j->compressed, .data = j->data};
+		if (cancelled(s->opt)) {
+			r = lb_error_set(err, ECANCELED, LB_E_CANCELLED, "the install was cancelled");
+			break;
+		}
+		if ((r = lb_target_read(j->target, j->data, length, plan->source[seq])) < 0) {
+			r = lb_error_set(err, -r, LB_E_READ, "reading %s of %s at byte %llu to reuse it failed: %s",
+					 chunk_where(j, where, sizeof(where)), j->target->path,
+					 (unsigned long long)plan->source[seq], strerror(-r));
+			break;
+		}
+		lb_sha256(j->data, length, digest);
+		if (memcmp(digest, img->chunks[c].sha256, LB_SHA256_SIZE) != 0) {
+			r = lb_error_set(err, ESTALE, LB_E_PLAN_STALE,
+					 "%s is no longer at byte %llu of %s, where the plan found it: main changed "
+					 "since the plan; ask for a new plan and send again",
+					 chunk_where(j, where, sizeof(where)), (unsigned long long)plan->source[seq],
+					 j->target->path);
+			break;
+		}
+		if ((r = lb_target_write(j->target, j->data, length, chunk_offset(j))) < 0) {
+			r = lb_error_set(err, -r, LB_E_WRITE,
+					 "writing %s to %s failed: %s. The card may be failing or too small; main is "
+					 "not bootable until an install succeeds",
+					 chunk_where(j, where, sizeof(where)), j->target->path, strerror(-r));
+			break;
+		}
+		atomic_fetch_add(&p->written, length);
+		s->progress.copied += length;
+		s->progress.written = atomic_load(&p->written);
+		report(s, LB_PHASE_WRITING);
+	}
+	pipeline_submit_free(p, j);
+	return r;
+}
+
+/* A delta install's plan must be for the bundle whose header came in. */
+static int check_plan(struct install *s, struct lb_error *err)
+{
+	int r = lb_delta_plan_check(s->opt->plan, &s->header);
+	if (r == -ESRCH)
+		return lb_error_set(err, EINVAL, LB_E_NO_PLAN,
+				    "this delta upload is not for the bundle the device planned: ask for a plan for "
+				    "this bundle (POST /api/install-plan) and send what it lists");
+	if (r < 0)
+		return lb_error_set(err, -r, LB_E_INTERNAL,
+				    "the stored plan contradicts the bundle's manifest: ask for a new plan");
+	return 0;
+}
+
 static int stream_payload(struct install *s, struct pipeline *p, struct lb_error *err)
 {
 	const struct lb_manifest *m = &s->header.manifest;
@@ -468,6 +550,8 @@ static int stream_payload(struct install *s, struct pipeline *p, struct lb_error
 		for (uint32_t c = 0; c < img->chunk_count; c++, seq++) {
 			if (seq < s->first_chunk)
 				continue; /* written by the upload this one resumes */
+			if (s->opt->plan && s->opt->plan->kind[seq] != LB_PLAN_SEND && s->opt->plan->kind[seq] != LB_PLAN_ZERO)
+				continue; /* in place, or copied before the payload began */
 			if (cancelled(s->opt))
 				return lb_error_set(err, ECANCELED, LB_E_CANCELLED, "the install was cancelled");
 			struct job *j = pipeline_take(p);
@@ -658,6 +742,32 @@ static uint64_t bytes_before(const struct lb_manifest *m, uint32_t first)
 	return bytes;
 }
 
+int lb_install_plan(struct lb_input *in, const struct lb_install_options *opt, struct lb_bundle_header *ret_header,
+		    struct lb_delta_plan *ret, struct lb_error *err)
+{
+	struct install s = {.opt = opt, .in = in};
+	const char *paths[LB_IMAGES_MAX];
+	int r;
+
+	for (unsigned i = 0; i < LB_IMAGES_MAX; i++)
+		s.targets[i] = (struct lb_target){.fd = -1, .fd_buffered = -1};
+	if (opt->dry_run || !opt->compatible)
+		r = lb_error_set(err, EINVAL, LB_E_USAGE, "planning needs the device's board and targets");
+	else if ((r = lb_bundle_read_header(in, &s.header, err)) == 0 && (r = authenticate(&s, err)) == 0 &&
+		 (r = lb_bundle_header_parse(&s.header, err)) == 0 && (r = check_header(&s, err)) == 0) {
+		for (unsigned i = 0; i < s.header.manifest.image_count; i++)
+			paths[i] = s.targets[i].path;
+		r = lb_delta_plan_make(&s.header, paths, ret, err);
+	}
+	for (unsigned i = 0; i < LB_IMAGES_MAX; i++)
+		lb_target_close(&s.targets[i]);
+	if (r < 0)
+		lb_bundle_header_free(&s.header);
+	else
+		*ret_header = s.header;
+	return r;
+}
+
 int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct lb_install_result *ret,
 	       struct lb_error *err)
 {
@@ -674,6 +784,10 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		r = lb_error_set(err, EINVAL, LB_E_USAGE,
 				 "this device's compatible string is not configured: set compatible= in "
 				 "lifeboat.conf or pass --compatible");
+		goto finish;
+	}
+	if (opt->plan && (opt->dry_run || opt->resume)) {
+		r = lb_error_set(err, EINVAL, LB_E_USAGE, "a delta install is a real install, never a resumed one");
 		goto finish;
 	}
 	if (opt->resume && (opt->dry_run || !opt->session_dir)) {
@@ -693,6 +807,8 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		goto finish;
 	if (opt->resume && (r = position_resume(&s, err)) < 0)
 		goto finish;
+	if (opt->plan && (r = check_plan(&s, err)) < 0)
+		goto finish;
 
 	const struct lb_manifest *m = &s.header.manifest;
 	snprintf(ret->compatible, sizeof(ret->compatible), "%s", m->compatible);
@@ -705,8 +821,12 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 			chunk_max = m->images[i].chunk_size;
 	}
 	s.progress.manifest = m;
-	s.progress.bundle_size = ret->bundle_size;
+	s.progress.bundle_size = opt->plan ? opt->plan->send_bytes : ret->bundle_size;
 	s.progress.image_total = ret->image_bytes;
+	if (opt->plan) {
+		s.progress.delta = true;
+		s.progress.reused = opt->plan->reused_bytes;
+	}
 	report(&s, LB_PHASE_VERIFYING);
 
 	if ((r = check_header(&s, err)) < 0)
@@ -727,8 +847,9 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		p.done[c] = 1;
 	atomic_store(&p.written, bytes_before(m, s.first_chunk));
 	ret->target_touched = !opt->dry_run;
-	/* Without a session the install goes on all the same, only not resumable. */
-	if (opt->session_dir && !opt->dry_run)
+	/* Without a session the install goes on all the same, only not resumable. A delta install
+	 * keeps none: a new plan finds what it wrote. */
+	if (opt->session_dir && !opt->dry_run && !opt->plan)
 		s.session_open = lb_session_begin(opt->session_dir, &s.header, s.first_chunk, &s.session) == 0;
 	s.checkpointed = monotonic_now();
 	report(&s, LB_PHASE_WRITING);
@@ -740,6 +861,13 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		goto finish;
 	}
 
+	if (opt->plan) {
+		for (uint32_t c = 0; c < chunks; c++)
+			if (opt->plan->kind[c] == LB_PLAN_IN_PLACE)
+				p.done[c] = 1;
+		if ((r = copy_planned(&s, &p, err)) < 0)
+			goto finish;
+	}
 	r = stream_payload(&s, &p, err);
 	if (pipeline_drain(&p) < 0 && r == 0)
 		r = -EIO;
@@ -749,7 +877,8 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 	report(&s, LB_PHASE_SYNCING);
 	if ((r = sync_targets(&s, err)) < 0)
 		goto finish;
-	if (opt->readback) {
+	/* A delta install never wrote its in-place chunks: only the read-back proves them. */
+	if (opt->readback || opt->plan) {
 		report(&s, LB_PHASE_READBACK);
 		if ((r = readback(&s, &p)) < 0)
 			goto finish;

@@ -9,6 +9,7 @@
 #include "input.h"
 #include "progress.h"
 #include "bootctl.h"
+#include "delta-plan.h"
 #include "session.h"
 #include "signature.h"
 
@@ -53,6 +54,12 @@ struct lb_install_options {
 	 * checked against their hashes before they were written, and the read-back covers them all
 	 * again. */
 	const struct lb_session *resume;
+	/* A delta install (delta-plan.h; NULL: a whole bundle). The input carries the header and
+	 * only the frames of the chunks the plan sends; the plan must be for this very manifest
+	 * (else no-plan). Its copies are made first, each checked against the manifest before it is
+	 * written (else plan-stale); then the sent chunks stream in as usual. Always read back.
+	 * The install completes the plan's counts from the manifest (lb_delta_plan_check). */
+	struct lb_delta_plan *plan;
 };
 
 struct lb_install_result {
@@ -76,3 +83,10 @@ struct lb_install_result {
  * tells whether the targets were left unchanged (a defect in the header) or invalid. */
 int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct lb_install_result *ret,
 	       struct lb_error *err);
+
+/* The delta plan for the bundle whose header `in` begins with (delta-plan.h): the header passes
+ * every check an install makes before writing (signature, board, recovery version, targets),
+ * then the targets are read to find what they hold. Nothing is written. `ret_header` is the
+ * parsed header (lb_bundle_header_free). */
+int lb_install_plan(struct lb_input *in, const struct lb_install_options *opt, struct lb_bundle_header *ret_header,
+		    struct lb_delta_plan *ret, struct lb_error *err);

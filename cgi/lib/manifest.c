@@ -111,8 +111,40 @@ static int expect_u64(struct line_reader *r, const char *key, uint64_t *ret, str
 	return 0;
 }
 
-static int parse_chunk_line(struct line_reader *r, const struct lb_image *img, struct lb_chunk *c,
-			    struct lb_error *err)
+/* Exactly `n` lowercase hex digits, as a number. */
+static bool parse_hex32(const char *v, size_t n, uint32_t *ret)
+{
+	uint32_t x = 0;
+	if (n != 8)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int d = v[i] >= '0' && v[i] <= '9' ? v[i] - '0' : v[i] >= 'a' && v[i] <= 'f' ? v[i] - 'a' + 10 : -1;
+		if (d < 0)
+			return false;
+		x = x << 4 | (uint32_t)d;
+	}
+	*ret = x;
+	return true;
+}
+
+/* Format 2's third field: "KEY8@OFFSET", or "-" for a chunk without a non-zero whole block. */
+static int parse_anchor(struct line_reader *r, const char *v, size_t n, uint32_t length, struct lb_chunk *c,
+			struct lb_error *err)
+{
+	if (n == 1 && v[0] == '-')
+		return 0;
+	uint64_t offset;
+	if (n < 10 || v[8] != '@' || !parse_hex32(v, 8, &c->anchor_key) || !parse_u64(v + 9, n - 9, &offset))
+		return fail(r, err, "chunk anchor is not '<8 hex digits>@<offset>' or '-'");
+	if (offset % 4096 != 0 || offset + 4096 > length)
+		return fail(r, err, "chunk anchor offset is not a whole 4 KiB block of the chunk");
+	c->has_anchor = true;
+	c->anchor_offset = (uint32_t)offset;
+	return 0;
+}
+
+static int parse_chunk_line(struct line_reader *r, unsigned format, const struct lb_image *img, uint32_t index,
+			    struct lb_chunk *c, struct lb_error *err)
 {
 	if (!next_line(r))
 		return fail(r, err, "chunk list ends early");
@@ -122,11 +154,25 @@ static int parse_chunk_line(struct line_reader *r, const struct lb_image *img, s
 		return 0;
 	}
 	if (r->len < LB_SHA256_HEX_SIZE + 2 || r->line[LB_SHA256_HEX_SIZE] != ' ')
-		return fail(r, err, "chunk line is not '<sha256> <compressed size>' or 'zero'");
+		return fail(r, err,
+			    format == 1 ? "chunk line is not '<sha256> <compressed size>' or 'zero'"
+					: "chunk line is not '<sha256> <compressed size> <anchor>' or 'zero'");
 	if (!lb_hex_decode(r->line, LB_SHA256_HEX_SIZE, c->sha256, LB_SHA256_SIZE))
 		return fail(r, err, "chunk hash is not 64 lowercase hex digits");
+	const char *size_text = r->line + LB_SHA256_HEX_SIZE + 1;
+	size_t size_len = r->len - LB_SHA256_HEX_SIZE - 1;
+	if (format >= 2) {
+		const char *sp = memchr(size_text, ' ', size_len);
+		if (!sp)
+			return fail(r, err, "chunk line has no anchor (format 2: '<sha256> <compressed size> <anchor>')");
+		int rc = parse_anchor(r, sp + 1, size_len - (size_t)(sp + 1 - size_text),
+				      lb_image_chunk_length(img, index), c, err);
+		if (rc < 0)
+			return rc;
+		size_len = (size_t)(sp - size_text);
+	}
 	uint64_t csize;
-	if (!parse_u64(r->line + LB_SHA256_HEX_SIZE + 1, r->len - LB_SHA256_HEX_SIZE - 1, &csize))
+	if (!parse_u64(size_text, size_len, &csize))
 		return fail(r, err, "chunk compressed size is not a decimal number");
 	/* A frame is never larger than zstd's bound for its content: anything more is a lie that
 	 * would make the receiver buffer data for nothing. */
@@ -181,7 +227,7 @@ static int parse_image(struct line_reader *r, struct lb_manifest *m, unsigned *c
 
 	img->payload_size = 0;
 	for (uint32_t i = 0; i < img->chunk_count; i++) {
-		if ((rc = parse_chunk_line(r, img, &img->chunks[i], err)) < 0)
+		if ((rc = parse_chunk_line(r, m->format, img, i, &img->chunks[i], err)) < 0)
 			return rc;
 		img->payload_size += img->chunks[i].compressed_size;
 	}
@@ -214,11 +260,11 @@ int lb_manifest_parse(const char *text, size_t size, struct lb_manifest *ret, st
 
 	if ((rc = expect_u64(&r, "lifeboat-manifest", &x, err)) < 0)
 		goto fail;
-	if (x != LB_FORMAT_VERSION) {
+	if (x < LB_FORMAT_VERSION_MIN || x > LB_FORMAT_VERSION) {
 		rc = lb_error_set(err, EPROTO, LB_E_FORMAT_VERSION,
-				  "manifest format %" PRIu64 " is not known to this recovery (it reads format %d): "
-				  "update the recovery or build the bundle with a matching lifeboat-bundle",
-				  x, LB_FORMAT_VERSION);
+				  "manifest format %" PRIu64 " is not known to this recovery (it reads formats %d to "
+				  "%d): update the recovery or build the bundle with a matching lifeboat-bundle",
+				  x, LB_FORMAT_VERSION_MIN, LB_FORMAT_VERSION);
 		goto fail;
 	}
 	m.format = (unsigned)x;
@@ -277,7 +323,7 @@ int lb_manifest_format(const struct lb_manifest *m, char **ret_text, size_t *ret
 
 	fprintf(f, "lifeboat-manifest %d\ncompatible %s\nversion %s\ndescription %s\nbuild-time %" PRIu64
 		   "\nmin-recovery-version %s\n",
-		LB_FORMAT_VERSION, m->compatible, m->version, m->description, m->build_time,
+		m->format, m->compatible, m->version, m->description, m->build_time,
 		m->min_recovery_version);
 	for (unsigned i = 0; i < m->image_count; i++) {
 		const struct lb_image *img = &m->images[i];
@@ -290,8 +336,13 @@ int lb_manifest_format(const struct lb_manifest *m, char **ret_text, size_t *ret
 				fputs("zero\n", f);
 				continue;
 			}
-			lb_hex_encode(img->chunks[c].sha256, LB_SHA256_SIZE, hex);
-			fprintf(f, "%s %u\n", hex, img->chunks[c].compressed_size);
+			const struct lb_chunk *ch = &img->chunks[c];
+			lb_hex_encode(ch->sha256, LB_SHA256_SIZE, hex);
+			fprintf(f, "%s %u", hex, ch->compressed_size);
+			if (m->format >= 2 && ch->has_anchor)
+				fprintf(f, " %08x@%u\n", ch->anchor_key, ch->anchor_offset);
+			else
+				fputs(m->format >= 2 ? " -\n" : "\n", f);
 		}
 	}
 	fputs("end\n", f);

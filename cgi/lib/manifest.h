@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LB_FORMAT_VERSION 1
+/* The format lifeboat-bundle writes, and the oldest one a device still reads. Format 2 adds each
+ * chunk's anchor (below), which only delta installs use. */
+#define LB_FORMAT_VERSION 2
+#define LB_FORMAT_VERSION_MIN 1
 
 #define LB_MANIFEST_SIZE_MAX (4u << 20)  /* bytes of manifest text */
 #define LB_CHUNKS_MAX 65536u             /* chunks in one bundle, all images together */
@@ -25,6 +28,12 @@
 struct lb_chunk {
 	uint8_t sha256[LB_SHA256_SIZE]; /* of the uncompressed chunk */
 	uint32_t compressed_size;       /* 0: an all-zero chunk that carries no payload */
+	/* Format 2: where a device may look for this chunk in what it holds (chunk-index.h): the
+	 * offset in the chunk of its first non-zero whole 4 KiB block and that block's weak key.
+	 * Signed like the rest, but only a hint: the SHA-256 above decides. */
+	bool has_anchor;
+	uint32_t anchor_offset;
+	uint32_t anchor_key;
 };
 
 struct lb_image {

@@ -4,6 +4,7 @@
 
 #include "manifest.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum lb_phase {
@@ -30,6 +31,11 @@ struct lb_progress {
 	uint64_t image_total;               /* bytes of all images */
 	uint64_t written;                   /* image bytes verified and written */
 	uint64_t readback;                  /* image bytes read back and found correct */
+	/* A delta install (delta-plan.h): `bundle_size` and `received` count the body, which carries
+	 * only the frames the device lacked; these say what the device found itself. */
+	bool delta;
+	uint64_t reused; /* image bytes found on the target: in place, or copied */
+	uint64_t copied; /* of those, the bytes copied into place so far */
 };
 
 typedef void (*lb_progress_fn)(const struct lb_progress *p, void *userdata);

@@ -39,7 +39,7 @@ int lb_bundle_header_bytes(const struct lb_bundle_header *h, uint8_t **ret, size
 	uint8_t *b = malloc(h->header_size);
 	if (!b)
 		return -ENOMEM;
-	lb_bundle_preamble(b, (uint32_t)h->manifest_size, h->signed_);
+	lb_bundle_preamble(b, h->format, (uint32_t)h->manifest_size, h->signed_);
 	memcpy(b + LB_BUNDLE_PREAMBLE_SIZE, h->manifest_text, h->manifest_size);
 	if (h->signed_)
 		memcpy(b + LB_BUNDLE_PREAMBLE_SIZE + h->manifest_size, h->signature, LB_SIGNATURE_BLOCK_SIZE);

@@ -62,6 +62,9 @@ int lb_state_load(const char *dir, struct lb_state *ret)
 		TEXT("bundle.compatible", bundle_compatible);
 		U64("received", received);
 		U64("resumed", resumed);
+		U64("reused", reused);
+		U64("copied", copied);
+		else if (!strcmp(line, "delta")) s->delta = !strcmp(v, "1");
 		U64("bundle_size", bundle_size);
 		U64("written", written);
 		U64("readback", readback);
@@ -111,7 +114,8 @@ int lb_state_save(const char *dir, struct lb_state *s)
 		   "\nimage_total=%" PRIu64 "\nmbps=%.1f\neta_seconds=%" PRId64 "\nstarted=%" PRId64 "\n",
 		s->received, s->bundle_size, s->written, s->readback, s->image_total, s->mbps, s->eta_seconds,
 		s->started);
-	fprintf(f, "resumed=%" PRIu64 "\n", s->resumed);
+	fprintf(f, "resumed=%" PRIu64 "\ndelta=%d\nreused=%" PRIu64 "\ncopied=%" PRIu64 "\n", s->resumed, s->delta,
+		s->reused, s->copied);
 	put_text(f, "last.result", s->last_result);
 	put_text(f, "last.code", s->last_code);
 	put_text(f, "last.message", s->last_message);
@@ -168,6 +172,10 @@ void lb_state_json(const struct lb_state *s, const struct lb_recovery_report *re
 		"}",
 		s->received, s->resumed, s->bundle_size, s->written, s->readback, s->image_total, percent, s->mbps,
 		s->eta_seconds);
+	/* A delta upload's body carries only what the device lacked: bundle_size and received count
+	 * the body (send_total says so), reused and copied what the device found itself. */
+	fprintf(f, ",\"delta\":%s,\"send_total\":%" PRIu64 ",\"reused\":%" PRIu64 ",\"copied\":%" PRIu64 "}",
+		s->delta ? "true" : "false", s->delta ? s->bundle_size : 0, s->reused, s->copied);
 	fprintf(f, ",\"bundle\":{\"version\":");
 	lb_json_string(f, s->bundle_version);
 	fprintf(f, ",\"compatible\":");

@@ -32,6 +32,9 @@ struct lb_state {
 	char bundle_compatible[LB_TOKEN_MAX + 1];
 	uint64_t received, bundle_size, written, readback, image_total;
 	uint64_t resumed; /* bundle bytes a cut upload delivered before this one resumed it */
+	bool delta;	  /* a delta upload: bundle_size and received count its body */
+	uint64_t reused;  /* image bytes the device held already (delta) */
+	uint64_t copied;  /* of those, copied into place so far */
 	double mbps;
 	int64_t eta_seconds; /* -1: unknown */
 	int64_t started;     /* epoch seconds */

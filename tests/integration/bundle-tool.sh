@@ -91,7 +91,7 @@ info_json() {
 	"$LBB" info --json "$T/b" >"$T/info.json" || return 1
 	jq -e --arg sha "$img_sha" --arg key "$key_id" --argjson size "$img_size" \
 		--argjson bsize "$(size_of "$T/b")" --argjson payload $(($(size_of "$T/b") - $(header_size "$T/b"))) '
-		.format == 1 and .compatible == "test-board" and .version == "1.0" and
+		.format == 2 and .compatible == "test-board" and .version == "1.0" and
 		.description == "a test bundle" and .build_time == 1234567890 and
 		.min_recovery_version == "0.1" and .signed == true and .key_id == $key and
 		.bundle_size == $bsize and (.images | length) == 1 and
@@ -102,6 +102,10 @@ info_json() {
 check /bundle/info/json info_json
 
 "$LBB" create --unsigned --compatible test-board --version 1.0 --image rootfs="$T/img" -o "$T/unsigned"
+# Format 1 for recoveries that read only it: the same images, chunk lines without anchors.
+"$LBB" create --unsigned --format 1 --compatible test-board --version 1.0 --image rootfs="$T/img" -o "$T/format1"
+check /bundle/create/format-1 sh -c '"$1" info --json "$2" | jq -e ".format == 1" >/dev/null && head -c 40 "$2" | grep -qa "lifeboat-manifest 1"' sh "$LBB" "$T/format1"
+expect_tool /bundle/create/format-unknown usage '--format takes 1' "$LBB" create --unsigned --format 3 --compatible b --version 1 --image rootfs="$T/img" -o "$T/x"
 check /bundle/info/json-unsigned sh -c '"$1" info --json "$2" | jq -e ".signed == false and .key_id == \"\""' sh "$LBB" "$T/unsigned"
 expect_tool /bundle/info/text ok 'signed: +yes, key [0-9a-f]{16}' "$LBB" info "$T/b"
 expect_tool /bundle/info/not-a-bundle not-a-bundle 'not a Lifeboat bundle' "$LBB" info "$T/img"

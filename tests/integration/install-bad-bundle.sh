@@ -32,8 +32,11 @@ mkdir -p "$T/dir"
 expect_error /install/read-failed read-failed untouched "$T/target" <"$T/dir"
 
 # ---- the preamble ----
-f=$(variant format) && patch_bytes "$f" 8 00 00 00 02
+f=$(variant format) && patch_bytes "$f" 8 00 00 00 03
 expect_error /install/preamble/format-version format-version untouched "$T/target" <"$f"
+# The preamble is not signed: a format-2 bundle relabelled as format 1 disagrees with its manifest.
+f=$(variant format-mismatch) && patch_bytes "$f" 8 00 00 00 01
+expect_error /install/preamble/format-mismatch manifest-invalid untouched "$T/target" <"$f"
 f=$(variant over-cap) && patch_bytes "$f" 12 00 40 00 01 # 4 MiB + 1
 expect_error /install/preamble/manifest-over-cap manifest-invalid untouched "$T/target" <"$f"
 f=$(variant huge) && patch_bytes "$f" 12 ff ff ff ff

@@ -55,7 +55,7 @@ static int match(const uint8_t *source, size_t source_size, const uint8_t *image
 		return -EIO;
 	struct lb_error err = {0};
 	struct lb_chunk_index *idx;
-	int r = lb_chunk_index_new(unit_path("source"), CS, step, &idx, &err);
+	int r = lb_chunk_index_new(unit_path("source"), 0, CS, step, &idx, &err);
 	if (r < 0)
 		return r;
 	uint32_t count;
@@ -150,7 +150,7 @@ static void test_zero_chunks(void)
 	/* zero blocks are not in the index: 16 + 14 non-zero blocks at 8 bytes each */
 	struct lb_error err = {0};
 	struct lb_chunk_index *idx;
-	CHECK(lb_chunk_index_new(unit_path("source"), CS, BLK, &idx, &err) == 0);
+	CHECK(lb_chunk_index_new(unit_path("source"), 0, CS, BLK, &idx, &err) == 0);
 	CHECK(lb_chunk_index_memory(idx) == 30 * 8);
 	lb_chunk_index_free(idx);
 }
@@ -177,7 +177,7 @@ static void test_weak_collision(void)
 	w[1].sha256[0] ^= 1;
 	struct lb_error err = {0};
 	struct lb_chunk_index *idx;
-	CHECK(lb_chunk_index_new(unit_path("source"), CS, BLK, &idx, &err) == 0);
+	CHECK(lb_chunk_index_new(unit_path("source"), 0, CS, BLK, &idx, &err) == 0);
 	int r = lb_chunk_index_match(idx, w, count, off, &st, &err);
 	lb_chunk_index_free(idx);
 	CHECK(r == 0);
@@ -227,16 +227,16 @@ static void test_bad_arguments(void)
 	struct lb_error err = {0};
 	struct lb_chunk_index *idx = NULL;
 	CHECK(write_file(unit_path("source"), "x", 1));
-	CHECK(lb_chunk_index_new(unit_path("source"), 100000, 100000, &idx, &err) < 0);
+	CHECK(lb_chunk_index_new(unit_path("source"), 0, 100000, 100000, &idx, &err) < 0);
 	CHECK(err.code == LB_E_USAGE && strstr(err.message, "power of two"));
 	err = (struct lb_error){0};
-	CHECK(lb_chunk_index_new(unit_path("source"), CS, 8192, &idx, &err) < 0);
+	CHECK(lb_chunk_index_new(unit_path("source"), 0, CS, 8192, &idx, &err) < 0);
 	CHECK(err.code == LB_E_USAGE && strstr(err.message, "step"));
 	err = (struct lb_error){0};
-	CHECK(lb_chunk_index_new(unit_path("missing"), CS, CS, &idx, &err) < 0);
+	CHECK(lb_chunk_index_new(unit_path("missing"), 0, CS, CS, &idx, &err) < 0);
 	CHECK(err.code == LB_E_IO && strstr(err.message, "missing"));
 	err = (struct lb_error){0};
-	CHECK(lb_chunk_index_new(unit_dir, CS, CS, &idx, &err) < 0);
+	CHECK(lb_chunk_index_new(unit_dir, 0, CS, CS, &idx, &err) < 0);
 	CHECK(err.code == LB_E_USAGE && strstr(err.message, "neither an image file nor a block device"));
 	CHECK(idx == NULL);
 }

@@ -20,20 +20,39 @@ static const char good[] = "lifeboat-manifest 1\n"
 			   "zero\n"
 			   "end\n";
 
+/* The same bundle in format 2: each non-zero chunk with its anchor. */
+static const char good2[] = "lifeboat-manifest 2\n"
+			    "compatible test-board\n"
+			    "version 2.0.1\n"
+			    "description A test bundle\n"
+			    "build-time 1700000000\n"
+			    "min-recovery-version 0.1\n"
+			    "image rootfs\n"
+			    "fstype ext4\n"
+			    "size 200000\n"
+			    "sha256 0000000000000000000000000000000000000000000000000000000000000000\n"
+			    "chunk-size 65536\n"
+			    "chunks 4\n"
+			    "1111111111111111111111111111111111111111111111111111111111111111 100 0badcafe@4096\n"
+			    "zero\n"
+			    "2222222222222222222222222222222222222222222222222222222222222222 200 -\n"
+			    "zero\n"
+			    "end\n";
+
 static int parse(const char *text, struct lb_manifest *m, struct lb_error *e)
 {
 	*e = (struct lb_error){0};
 	return lb_manifest_parse(text, strlen(text), m, e);
 }
 
-/* Replaces the first occurrence of `from` in the good manifest with `to` and parses it. */
-static enum lb_code parse_edited(const char *from, const char *to)
+/* Replaces the first occurrence of `from` in manifest `base` with `to` and parses it. */
+static enum lb_code parse_edited_in(const char *base, const char *from, const char *to)
 {
 	char text[4096];
-	const char *at = strstr(good, from);
+	const char *at = strstr(base, from);
 	if (!at)
 		return _LB_CODE_MAX;
-	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
 	struct lb_manifest m;
 	struct lb_error e;
 	if (parse(text, &m, &e) == 0) {
@@ -41,6 +60,11 @@ static enum lb_code parse_edited(const char *from, const char *to)
 		return LB_OK;
 	}
 	return e.code;
+}
+
+static enum lb_code parse_edited(const char *from, const char *to)
+{
+	return parse_edited_in(good, from, to);
 }
 
 static void test_parse_good(void)
@@ -77,9 +101,51 @@ static void test_roundtrip(void)
 	lb_manifest_free(&m);
 }
 
+static void test_format2(void)
+{
+	struct lb_manifest m;
+	struct lb_error e;
+	char *text;
+	size_t size;
+	CHECK(parse(good2, &m, &e) == 0);
+	CHECK(m.format == 2);
+	CHECK(m.images[0].chunks[0].has_anchor);
+	CHECK(m.images[0].chunks[0].anchor_key == 0x0badcafe);
+	CHECK(m.images[0].chunks[0].anchor_offset == 4096);
+	CHECK(m.images[0].chunks[0].compressed_size == 100);
+	CHECK(!m.images[0].chunks[2].has_anchor);
+	CHECK(m.images[0].chunks[2].compressed_size == 200);
+	CHECK(lb_manifest_format(&m, &text, &size) == 0);
+	CHECK(size == strlen(good2) && memcmp(text, good2, size) == 0);
+	free(text);
+	lb_manifest_free(&m);
+
+	/* each format has its own chunk line */
+	CHECK(parse_edited("lifeboat-manifest 1", "lifeboat-manifest 2") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "lifeboat-manifest 2", "lifeboat-manifest 1") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, " 100 0badcafe@4096", " 100") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0BADCAFE@4096") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "badcafe@4096") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0badcafe@4095") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0badcafe@61440") == LB_OK);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0badcafe@65536") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0badcafe@04096") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0badcafe@") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, "0badcafe@4096", "0badcafe@4096 x") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, " 200 -", " 200 --") == LB_E_MANIFEST_INVALID);
+	CHECK(parse_edited_in(good2, " 200 -", " 200 ") == LB_E_MANIFEST_INVALID);
+	/* the last chunk is 3392 bytes: no whole 4 KiB block to anchor on */
+	const char *x64 = "3333333333333333333333333333333333333333333333333333333333333333";
+	char last[128];
+	snprintf(last, sizeof(last), "200 -\n%s 50 -\nend", x64);
+	CHECK(parse_edited_in(good2, "200 -\nzero\nend", last) == LB_OK);
+	snprintf(last, sizeof(last), "200 -\n%s 50 00000001@0\nend", x64);
+	CHECK(parse_edited_in(good2, "200 -\nzero\nend", last) == LB_E_MANIFEST_INVALID);
+}
+
 static void test_refusals(void)
 {
-	CHECK(parse_edited("lifeboat-manifest 1", "lifeboat-manifest 2") == LB_E_FORMAT_VERSION);
+	CHECK(parse_edited("lifeboat-manifest 1", "lifeboat-manifest 3") == LB_E_FORMAT_VERSION);
 	CHECK(parse_edited("lifeboat-manifest 1", "lifeboat-manifest 01") == LB_E_MANIFEST_INVALID);
 	CHECK(parse_edited("compatible test-board", "compatible test board") == LB_E_MANIFEST_INVALID);
 	CHECK(parse_edited("compatible test-board", "compatible ") == LB_E_MANIFEST_INVALID);
@@ -159,6 +225,7 @@ int main(void)
 		{"/manifest/parse/good", test_parse_good},
 		{"/manifest/format/roundtrip", test_roundtrip},
 		{"/manifest/parse/refusals", test_refusals},
+		{"/manifest/format2", test_format2},
 		{"/manifest/parse/duplicate-role", test_duplicate_role},
 		{"/manifest/parse/too-many-chunks", test_too_many_chunks},
 		{"/manifest/parse/over-cap", test_over_cap},
