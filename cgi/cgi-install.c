@@ -59,6 +59,7 @@ struct session {
 	uint64_t body_start; /* the bundle byte the request body begins at: 0, or a resume's FIRST */
 	double started;      /* the request's start */
 	double rate_started; /* where the current rate is measured from */
+	uint64_t rate_base;  /* the body byte it is measured from (a delta install's copies came first) */
 	double last_save;
 };
 
@@ -84,23 +85,19 @@ static void on_progress(const struct lb_progress *p, void *userdata)
 	if (!phase_changed && t - s->last_save < 0.25)
 		return;
 
-	st->state = (int)p->phase;
-	st->received = p->received;
-	st->resumed = p->resumed;
-	st->bundle_size = p->bundle_size;
-	st->written = p->written;
-	st->readback = p->readback;
-	st->image_total = p->image_total;
-	st->reused = p->reused;
-	st->copied = p->copied;
-	if (p->manifest) {
-		snprintf(st->bundle_version, sizeof(st->bundle_version), "%s", p->manifest->version);
-		snprintf(st->bundle_compatible, sizeof(st->bundle_compatible), "%s", p->manifest->compatible);
+	/* A delta install copies before it reads on: the rate of the body starts after the copies. */
+	if (p->copied != st->copied) {
+		s->rate_started = t;
+		s->rate_base = p->received;
 	}
+	lb_state_follow(st, p);
 	/* Rate and ETA follow what is being waited for: the upload (of what a resumed one still
-	 * sends), then the read-back. */
+	 * sends, of what a delta one sends after its copies), then the read-back. */
 	double elapsed = t - s->rate_started;
-	uint64_t skipped = p->phase == LB_PHASE_READBACK || p->resumed > p->received ? 0 : p->resumed;
+	uint64_t skipped = p->phase == LB_PHASE_READBACK	   ? 0
+			   : p->delta && s->rate_base <= p->received ? s->rate_base
+			   : p->resumed > p->received		   ? 0
+								   : p->resumed;
 	uint64_t done = (p->phase == LB_PHASE_READBACK ? p->readback : p->received) - skipped;
 	uint64_t total = (p->phase == LB_PHASE_READBACK ? p->image_total : p->bundle_size) - skipped;
 	st->mbps = elapsed > 0.2 ? (double)done / elapsed / 1e6 : 0;

@@ -393,25 +393,42 @@ void lb_delta_plan_json(const struct lb_delta_plan *p, const struct lb_bundle_he
 		hex, lb_bundle_size(h), h->header_size, p->send_bytes, image_bytes, p->reused_bytes, p->copy_bytes,
 		p->chunk_count, p->send, p->in_place, p->moved, p->zero, p->cycles_broken, p->source_bytes, p->seconds);
 
+	uint64_t (*ranges)[2] = NULL;
+	size_t count = lb_delta_plan_ranges(p, h, &ranges);
+	for (size_t k = 0; k < count; k++)
+		fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]", k ? "," : "", ranges[k][0], ranges[k][1]);
+	free(ranges);
+	fputs("]}", f);
+}
+
+size_t lb_delta_plan_ranges(const struct lb_delta_plan *p, const struct lb_bundle_header *h, uint64_t (**ret)[2])
+{
+	const struct lb_manifest *m = &h->manifest;
+	/* at most one range per sent chunk, and the header's */
+	uint64_t(*r)[2] = malloc(((size_t)p->send + 1) * sizeof(*r));
+	*ret = r;
+	if (!r)
+		return 0;
 	/* The header, then each sent frame; a frame that starts where the last range ends extends it. */
-	uint64_t start = 0, length = h->header_size, offset = h->header_size;
-	bool first = true;
+	size_t n = 0;
+	r[0][0] = 0;
+	r[0][1] = h->header_size;
+	uint64_t offset = h->header_size;
 	uint32_t seq = 0;
 	for (unsigned i = 0; i < m->image_count; i++) {
 		const struct lb_image *img = &m->images[i];
 		for (uint32_t c = 0; c < img->chunk_count; c++, seq++) {
 			uint32_t size = img->chunks[c].compressed_size;
 			if (p->kind[seq] == LB_PLAN_SEND && size) {
-				if (start + length != offset) {
-					fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]", first ? "" : ",", start, length);
-					first = false;
-					start = offset;
-					length = 0;
+				if (r[n][0] + r[n][1] != offset) {
+					n++;
+					r[n][0] = offset;
+					r[n][1] = 0;
 				}
-				length += size;
+				r[n][1] += size;
 			}
 			offset += size;
 		}
 	}
-	fprintf(f, "%s[%" PRIu64 ",%" PRIu64 "]]}", first ? "" : ",", start, length);
+	return n + 1;
 }

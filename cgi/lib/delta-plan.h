@@ -75,6 +75,11 @@ void lb_delta_plan_discard(const char *dir);
 
 void lb_delta_plan_free(struct lb_delta_plan *p);
 
+/* The bundle byte ranges that make the delta body, [offset, length], in order, adjacent ones
+ * merged; the first begins at 0 and holds the header. Heap (`*ret`, free()); the count, 0 when
+ * out of memory. */
+size_t lb_delta_plan_ranges(const struct lb_delta_plan *p, const struct lb_bundle_header *h, uint64_t (**ret)[2]);
+
 /* The plan as a JSON object (POST /api/install-plan): the counts, and "ranges": the
  * [offset, length] pairs of the bundle that make the delta body, in order, adjacent ones merged. */
 void lb_delta_plan_json(const struct lb_delta_plan *p, const struct lb_bundle_header *h, FILE *f);

@@ -600,9 +600,13 @@ static int get_once(const struct lb_url *url, const struct lb_http_request *req,
 			n += snprintf(request + n, sizeof(request) - (size_t)n, ":%u", url->port);
 		n += snprintf(request + n, sizeof(request) - (size_t)n,
 			      "\r\nUser-Agent: lifeboat/" LB_VERSION "\r\nAccept-Encoding: identity\r\nConnection: close\r\n");
-		if (req && req->range_from > 0) {
+		if (req && req->range_from > 0 && req->range_end > req->range_from)
+			n += snprintf(request + n, sizeof(request) - (size_t)n, "Range: bytes=%llu-%llu\r\n",
+				      (unsigned long long)req->range_from, (unsigned long long)req->range_end - 1);
+		else if (req && req->range_from > 0)
 			n += snprintf(request + n, sizeof(request) - (size_t)n, "Range: bytes=%llu-\r\n",
 				      (unsigned long long)req->range_from);
+		if (req && req->range_from > 0) {
 			if (req->if_range && *req->if_range)
 				n += snprintf(request + n, sizeof(request) - (size_t)n, "If-Range: %s\r\n", req->if_range);
 		}

@@ -25,6 +25,7 @@ struct lb_http_options {
 
 struct lb_http_request {
 	uint64_t range_from;  /* > 0: ask for "bytes=FROM-" */
+	uint64_t range_end;   /* with range_from, > 0: only up to this byte (excluded): "bytes=FROM-(END-1)" */
 	const char *if_range; /* with a range: the validator (ETag or Last-Modified) of the first response */
 };
 

@@ -138,15 +138,21 @@ static bool cancelled(const struct lb_http_input *hi)
 }
 
 /* After a drop: waits, reconnects with a range, and checks the answer, until a connection
- * continues the file or the limits are reached. */
+ * continues the file or the limits are reached. `first_why` NULL: no drop, the next piece is
+ * asked for (its first try neither counts nor waits). */
 static int reconnect(struct lb_http_input *hi, const char *first_why)
 {
 	char why[LB_ERROR_MESSAGE_MAX];
-	snprintf(why, sizeof(why), "%s", first_why);
-	for (;;) {
+	bool fresh = first_why == NULL;
+	snprintf(why, sizeof(why), "%s", first_why ? first_why : "");
+	for (;; fresh = false) {
 		lb_http_free(hi->http);
 		hi->http = NULL;
-		hi->drops++;
+		if (!fresh)
+			hi->drops++;
+		/* a new piece after the installer's own pause (copying reused chunks) is no stall */
+		if (fresh)
+			hi->last_progress = now();
 		double stalled = now() - hi->last_progress;
 		if (hi->drops > hi->opt.max_drops || stalled >= hi->opt.stall_seconds) {
 			lb_error_set(&hi->err, EIO, LB_E_READ,
@@ -157,18 +163,20 @@ static int reconnect(struct lb_http_input *hi, const char *first_why)
 			return -EIO;
 		}
 		unsigned shift = hi->drops - 1 < 5 ? hi->drops - 1 : 5;
-		unsigned wait = hi->opt.backoff_ms << shift;
+		unsigned wait = fresh ? 0 : hi->opt.backoff_ms << shift;
 		if (wait > 10000)
 			wait = 10000;
-		say(hi, "connection dropped at byte %llu (%s): reconnect %u of at most %u in %.1f s, from byte %llu",
-		    (unsigned long long)hi->position, why, hi->drops, hi->opt.max_drops, wait / 1000.0,
-		    (unsigned long long)hi->position);
+		if (!fresh)
+			say(hi, "connection dropped at byte %llu (%s): reconnect %u of at most %u in %.1f s, from byte %llu",
+			    (unsigned long long)hi->position, why, hi->drops, hi->opt.max_drops, wait / 1000.0,
+			    (unsigned long long)hi->position);
 		for (unsigned slept = 0; slept < wait; slept += 100) {
 			if (cancelled(hi))
 				return lb_error_set(&hi->err, ECANCELED, LB_E_CANCELLED, "the download was stopped");
 			sleep_ms(100);
 		}
-		struct lb_http_request req = {.range_from = hi->position, .if_range = hi->validator};
+		struct lb_http_request req = {.range_from = hi->position, .range_end = hi->pieces ? hi->piece_end : 0,
+					      .if_range = hi->validator};
 		struct lb_error err = {0};
 		if (lb_http_get(&hi->url, hi->position ? &req : NULL, &hi->opt.http, &hi->http, NULL, &err) < 0) {
 			snprintf(why, sizeof(why), "%s", err.message);
@@ -185,7 +193,8 @@ static int reconnect(struct lb_http_input *hi, const char *first_why)
 		else
 			rc = check_resume(hi, r, why, sizeof(why));
 		if (rc == 0) {
-			say(hi, "resumed at byte %llu", (unsigned long long)hi->position);
+			if (!fresh)
+				say(hi, "resumed at byte %llu", (unsigned long long)hi->position);
 			return 0;
 		}
 		if (rc == -ESTALE) {
@@ -194,6 +203,33 @@ static int reconnect(struct lb_http_input *hi, const char *first_why)
 			return -ESTALE;
 		}
 	}
+}
+
+/* In pieces mode, at the end of a piece: the next one, asked for on a new connection. 1: there
+ * is none left; 0: reading may go on; a negative errno: it could not be had. */
+static int next_piece(struct lb_http_input *hi)
+{
+	if (hi->position < hi->piece_end && hi->http)
+		return 0;
+	if (hi->position >= hi->piece_end) {
+		if (hi->piece_index >= hi->piece_count)
+			return 1;
+		hi->position = hi->pieces[hi->piece_index][0];
+		hi->piece_end = hi->position + hi->pieces[hi->piece_index][1];
+		hi->piece_index++;
+	}
+	int r = reconnect(hi, NULL);
+	return r == -ESTALE ? -EIO : r;
+}
+
+void lb_http_input_select(struct lb_http_input *hi, const uint64_t (*pieces)[2], size_t count)
+{
+	lb_http_free(hi->http);
+	hi->http = NULL;
+	hi->pieces = pieces;
+	hi->piece_count = count;
+	hi->piece_index = 0;
+	hi->piece_end = hi->position; /* the first read asks for the first piece */
 }
 
 static ssize_t http_read(void *ctx, void *buf, size_t size)
@@ -206,19 +242,30 @@ static ssize_t http_read(void *ctx, void *buf, size_t size)
 			lb_error_set(&hi->err, ECANCELED, LB_E_CANCELLED, "the download was stopped");
 			return -ECANCELED;
 		}
+		if (hi->pieces) {
+			int r = next_piece(hi);
+			if (r != 0)
+				return r > 0 ? 0 : r;
+			if (size > hi->piece_end - hi->position)
+				size = (size_t)(hi->piece_end - hi->position);
+		}
 		struct lb_error err = {0};
 		ssize_t n = hi->http ? lb_http_read_body(hi->http, buf, size, &err) : -ECONNRESET;
 		if (n > 0) {
 			hi->position += (uint64_t)n;
+			hi->transferred += (uint64_t)n;
 			hi->last_progress = now();
 			return n;
 		}
+		if (n == 0 && hi->pieces && hi->position >= hi->piece_end)
+			continue;
 		/* the end, unless the connection closed quietly before Content-Length */
-		if (n == 0 && (!hi->size || hi->position >= hi->size))
+		if (n == 0 && !hi->pieces && (!hi->size || hi->position >= hi->size))
 			return 0;
 		if (n == 0)
 			lb_error_set(&err, ECONNRESET, LB_E_READ, "the connection closed after %llu of %llu bytes",
-				     (unsigned long long)hi->position, (unsigned long long)hi->size);
+				     (unsigned long long)hi->position,
+				     (unsigned long long)(hi->pieces ? hi->piece_end : hi->size));
 		if (n < 0 && err.code != LB_E_READ && err.code != LB_OK) { /* not the network's doing */
 			hi->err = err;
 			return n;

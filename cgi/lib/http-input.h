@@ -37,6 +37,12 @@ struct lb_http_input {
 	char etag[LB_HTTP_VALIDATOR_MAX + 1], last_modified[LB_HTTP_VALIDATOR_MAX + 1];
 	unsigned drops;
 	double last_progress; /* monotonic seconds of the last byte */
+	uint64_t transferred; /* body bytes that crossed the network */
+	/* Pieces mode (lb_http_input_select): only these [offset, length] pieces of the file, in
+	 * order, each asked for with its own range request. */
+	const uint64_t (*pieces)[2];
+	size_t piece_count, piece_index;
+	uint64_t piece_end; /* the file byte where the current piece ends */
 	/* Why the input ended early: the installer only sees a read error (LB_E_READ), this says
 	 * what happened. */
 	struct lb_error err;
@@ -46,6 +52,13 @@ struct lb_http_input {
  * error that names the status (404: no such file; 401/403: access refused). */
 int lb_http_input_open(struct lb_http_input *hi, const char *url, const struct lb_http_input_options *opt,
 		       struct lb_error *err);
+
+/* From now on, reads only `count` pieces of the file (offset, length; in increasing order, none
+ * before the current position): the rest of the current response is dropped and each piece is
+ * asked for with "Range: bytes=FROM-TO" and If-Range, resumed within the piece after a drop as
+ * the whole file is. `pieces` must stay valid while the input is used. What a delta pull
+ * fetches: the frames its plan sends (delta-plan.h). */
+void lb_http_input_select(struct lb_http_input *hi, const uint64_t (*pieces)[2], size_t count);
 
 /* The input reading `hi` (open). */
 void lb_http_input_init(struct lb_input *in, struct lb_http_input *hi);

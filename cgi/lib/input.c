@@ -38,6 +38,21 @@ void lb_input_init_buffer(struct lb_input *in, struct lb_input_buffer *b)
 	in->consumed = 0;
 }
 
+static ssize_t prefixed_read(void *ctx, void *buf, size_t size)
+{
+	struct lb_input_prefixed *p = ctx;
+	if (p->prefix.pos < p->prefix.size)
+		return buffer_read(&p->prefix, buf, size);
+	return p->rest->read(p->rest->ctx, buf, size);
+}
+
+void lb_input_init_prefixed(struct lb_input *in, struct lb_input_prefixed *p)
+{
+	in->read = prefixed_read;
+	in->ctx = p;
+	in->consumed = 0;
+}
+
 ssize_t lb_input_read_full(struct lb_input *in, void *buf, size_t size)
 {
 	size_t done = 0;

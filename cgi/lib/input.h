@@ -26,5 +26,15 @@ struct lb_input_buffer {
 /* An input over `*b` (which must stay valid while the input is used). */
 void lb_input_init_buffer(struct lb_input *in, struct lb_input_buffer *b);
 
+/* Bytes in memory, then another input: a header read (and checked) before the install began,
+ * handed to the installer again in front of the rest of the stream. */
+struct lb_input_prefixed {
+	struct lb_input_buffer prefix;
+	struct lb_input *rest;
+};
+
+/* An input over `*p` (which must stay valid while the input is used). */
+void lb_input_init_prefixed(struct lb_input *in, struct lb_input_prefixed *p);
+
 /* Reads until `size` bytes arrived or the input ended; returns the count or a negative errno. */
 ssize_t lb_input_read_full(struct lb_input *in, void *buf, size_t size);

@@ -48,16 +48,7 @@ static void on_progress(const struct lb_progress *pr, void *userdata)
 	double t = now();
 	if (!phase_changed && t - p->last_save < 0.25)
 		return;
-	st->state = (int)pr->phase;
-	st->received = pr->received;
-	st->bundle_size = pr->bundle_size;
-	st->written = pr->written;
-	st->readback = pr->readback;
-	st->image_total = pr->image_total;
-	if (pr->manifest) {
-		snprintf(st->bundle_version, sizeof(st->bundle_version), "%s", pr->manifest->version);
-		snprintf(st->bundle_compatible, sizeof(st->bundle_compatible), "%s", pr->manifest->compatible);
-	}
+	lb_state_follow(st, pr);
 	double elapsed = t - p->rate_started;
 	uint64_t done = pr->phase == LB_PHASE_READBACK ? pr->readback : pr->received;
 	uint64_t total = pr->phase == LB_PHASE_READBACK ? pr->image_total : pr->bundle_size;
@@ -128,6 +119,49 @@ static int finish(struct pull *p, struct lb_pull_result *ret, const struct lb_er
 	return 0;
 }
 
+/* Plans a delta download for the header that came in (delta-plan.h): when main holds enough of
+ * the new images, the input is switched to the ranges of the frames it lacks and the install is
+ * told the plan. A plan that cannot be made (a header the install will refuse anyway, a target
+ * that cannot be read) leaves the whole download, which reports its own error. */
+static void plan_delta(struct pull *p, struct lb_http_input *hi, const uint8_t *header_bytes, size_t header_size,
+		       struct lb_install_options *iopt, struct lb_delta_plan *plan, uint64_t (**ranges)[2])
+{
+	struct lb_input_buffer b = {.data = header_bytes, .size = header_size};
+	struct lb_input hin;
+	struct lb_bundle_header h = {0};
+	struct lb_error e = {0};
+	lb_input_init_buffer(&hin, &b);
+	if (lb_install_plan(&hin, iopt, &h, plan, &e) < 0) {
+		lb_log(p->cfg->log_file, p->opt->program, "no delta plan (%s): downloading the whole bundle",
+		       e.message);
+		return;
+	}
+	uint64_t total = lb_bundle_size(&h);
+	size_t count = lb_delta_plan_ranges(plan, &h, ranges);
+	/* Worth it only when it saves something: each range costs a request. */
+	if (count == 0 || plan->send_bytes + count * 1024 >= total - total / 20) {
+		lb_log(p->cfg->log_file, p->opt->program, "main holds little of version %s (%llu bytes): downloading "
+		       "the whole bundle", h.manifest.version, (unsigned long long)plan->reused_bytes);
+		lb_delta_plan_free(plan);
+		lb_bundle_header_free(&h);
+		return;
+	}
+	lb_log(p->cfg->log_file, p->opt->program,
+	       "delta: main holds %u chunks in place and %u elsewhere; downloading %llu of %llu bytes in %zu ranges "
+	       "(planned in %.1f s)",
+	       plan->in_place, plan->moved, (unsigned long long)plan->send_bytes, (unsigned long long)total, count,
+	       plan->seconds);
+	/* The first range holds the header, which is read already; its frames, if any, remain. */
+	(*ranges)[0][0] = h.header_size;
+	(*ranges)[0][1] -= h.header_size;
+	if ((*ranges)[0][1] == 0)
+		lb_http_input_select(hi, (const uint64_t(*)[2])(*ranges + 1), count - 1);
+	else
+		lb_http_input_select(hi, (const uint64_t(*)[2])*ranges, count);
+	iopt->plan = plan;
+	lb_bundle_header_free(&h);
+}
+
 int lb_pull_install(const struct lb_config *cfg, const char *url, const struct lb_pull_options *opt,
 		    struct lb_pull_result *ret, struct lb_error *err)
 {
@@ -180,15 +214,34 @@ int lb_pull_install(const struct lb_config *cfg, const char *url, const struct l
 		.before_write = before_write,
 	};
 	lb_config_install_options(cfg, specs, boot_configured ? &boot : NULL, &iopt);
-	struct lb_input in;
-	lb_http_input_init(&in, &hi);
-	struct lb_install_result res;
-	int r = lb_install(&in, &iopt, &res, err);
+
+	/* The header first, then the plan: what main holds already is not downloaded again. */
+	struct lb_input net, in;
+	lb_http_input_init(&net, &hi);
+	struct lb_bundle_header header = {0};
+	struct lb_delta_plan plan = {0};
+	uint64_t(*ranges)[2] = NULL;
+	uint8_t *header_bytes = NULL;
+	size_t header_size = 0;
+	int r = lb_bundle_read_header(&net, &header, err);
+	if (r == 0 && lb_bundle_header_bytes(&header, &header_bytes, &header_size) < 0)
+		r = lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for the bundle's header");
+	if (r == 0 && !opt->no_delta)
+		plan_delta(&p, &hi, header_bytes, header_size, &iopt, &plan, &ranges);
+	struct lb_input_prefixed prefixed = {.prefix = {.data = header_bytes, .size = header_size}, .rest = &net};
+	lb_input_init_prefixed(&in, &prefixed);
+	struct lb_install_result res = {0};
+	if (r == 0)
+		r = lb_install(&in, &iopt, &res, err);
+	lb_delta_plan_free(&plan);
+	free(ranges);
+	free(header_bytes);
+	lb_bundle_header_free(&header);
 	lb_keyring_free(keys);
 	lb_http_input_close(&hi);
 	ret->install = res;
 	ret->target_touched = res.target_touched;
-	ret->bundle_size = hi.position;
+	ret->bundle_size = hi.transferred;
 	snprintf(ret->version, sizeof(ret->version), "%s", res.version[0] ? res.version : p.state.bundle_version);
 	if (r < 0) {
 		/* the installer saw a read error; the input knows what happened on the network */

@@ -30,7 +30,7 @@ struct lb_pull_result {
 	int64_t time;	      /* epoch seconds */
 	bool target_touched;  /* writing began: main is not its old self */
 	unsigned reconnects;  /* connections resumed by Range */
-	uint64_t bundle_size; /* bytes pulled */
+	uint64_t bundle_size; /* bytes pulled (a delta pull fetches only what main lacked) */
 	/* lb_pull_install only (not in the file): the installer's own result */
 	struct lb_install_result install;
 };
@@ -43,6 +43,7 @@ struct lb_pull_options {
 	void *userdata;
 	void (*on_reconnect)(void *userdata, const char *message); /* besides the log (NULL: none) */
 	unsigned threads;	   /* 0: one per CPU */
+	bool no_delta;		   /* download the whole bundle even when main holds parts of it */
 	unsigned backoff_ms;	   /* the first wait before a reconnect (0: 500 ms) */
 	unsigned open_retry_seconds; /* how long the first connection is tried (0: once) */
 };

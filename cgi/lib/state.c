@@ -88,6 +88,24 @@ int lb_state_load(const char *dir, struct lb_state *ret)
 	return 0;
 }
 
+void lb_state_follow(struct lb_state *st, const struct lb_progress *p)
+{
+	st->state = (int)p->phase;
+	st->received = p->received;
+	st->resumed = p->resumed;
+	st->bundle_size = p->bundle_size;
+	st->written = p->written;
+	st->readback = p->readback;
+	st->image_total = p->image_total;
+	st->delta = p->delta;
+	st->reused = p->reused;
+	st->copied = p->copied;
+	if (p->manifest) {
+		snprintf(st->bundle_version, sizeof(st->bundle_version), "%s", p->manifest->version);
+		snprintf(st->bundle_compatible, sizeof(st->bundle_compatible), "%s", p->manifest->compatible);
+	}
+}
+
 /* Values are single lines: a newline in a message would start a new key. */
 static void put_text(FILE *f, const char *key, const char *value)
 {
@@ -168,8 +186,7 @@ void lb_state_json(const struct lb_state *s, const struct lb_recovery_report *re
 	lb_json_string(f, s->message);
 	fprintf(f,
 		",\"progress\":{\"received\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"bundle_size\":%" PRIu64 ",\"written\":%" PRIu64
-		",\"readback\":%" PRIu64 ",\"image_total\":%" PRIu64 ",\"percent\":%u,\"mbps\":%.1f,\"eta_seconds\":%" PRId64
-		"}",
+		",\"readback\":%" PRIu64 ",\"image_total\":%" PRIu64 ",\"percent\":%u,\"mbps\":%.1f,\"eta_seconds\":%" PRId64,
 		s->received, s->resumed, s->bundle_size, s->written, s->readback, s->image_total, percent, s->mbps,
 		s->eta_seconds);
 	/* A delta upload's body carries only what the device lacked: bundle_size and received count

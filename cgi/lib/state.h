@@ -56,6 +56,10 @@ const char *lb_state_name(int state);
 /* Reads the state file; a missing file gives the idle defaults with main "unknown". */
 int lb_state_load(const char *dir, struct lb_state *ret);
 
+/* Copies an install's progress (phase, byte counts, the bundle's version) into the state; the
+ * rate, the ETA and the message are the caller's. */
+void lb_state_follow(struct lb_state *st, const struct lb_progress *p);
+
 /* Replaces the state file atomically (the `updated` time is set here). */
 int lb_state_save(const char *dir, struct lb_state *s);
 

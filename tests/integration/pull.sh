@@ -137,6 +137,42 @@ fi
 check /pull/resume/reconnects-on-stderr grep -q 'reconnect 3 of at most 10' "$T/err"
 kill %relay 2>/dev/null; kill "$(jobs -p | tail -1)" 2>/dev/null
 
+# --- delta: main holds most of the new image, only the rest is fetched, by Range ---
+# image-b: the same file system with 128 KiB rewritten in its middle. Main holds image now.
+cp "$T/image" "$T/image-b"
+head -c $((128 << 10)) /dev/urandom | dd of="$T/image-b" bs=64K seek=144 conv=notrunc status=none
+make_bundle "$T/www/b.lifeboat" "$T/image-b" --version 3.0 --chunk-size 64K
+bsize=$(size_of "$T/www/b.lifeboat")
+: >"$LOG"
+: >"$T/nginx/access.log"
+if pull "$HTTP/b.lifeboat" && cmp -s -n $((16 << 20)) "$T/image-b" "$T/main.img"; then
+	pulled=$(result_field bundle_size)
+	ranges=$(grep -c '" 206 ' "$T/nginx/access.log")
+	if [ "$pulled" -lt $((bsize / 4)) ] && [ "$ranges" -ge 1 ] && grep -q 'delta: main holds' "$LOG"; then
+		pass "/pull/delta/ok ($pulled of $bsize bytes pulled in $ranges range requests)"
+	else
+		fail /pull/delta/ok "pulled $pulled of $bsize, $ranges range requests: $(grep delta "$LOG")"
+	fi
+else
+	fail /pull/delta/ok "$(tail -3 "$T/err" | tr '\n' ' ')"
+fi
+check /pull/delta/boot-activated sh -c "grub-editenv $T/grubenv list | grep -qx 'LB_ORDER=main recovery'"
+# The same again with main holding the first image, through a relay that cuts the first range
+# range request 60 KB in (the first connection, the whole file, is left after the header): the
+# piece resumes by Range where it broke.
+cp "$T/image" "$T/main.img.tmp" && dd if="$T/main.img.tmp" of="$T/main.img" conv=notrunc status=none && rm "$T/main.img.tmp"
+: >"$LOG"
+relay 60000 2
+if pull "$RELAY/b.lifeboat" && cmp -s -n $((16 << 20)) "$T/image-b" "$T/main.img" &&
+	grep -q 'delta: main holds' "$LOG" && [ "$(result_field reconnects)" -ge 1 ]; then
+	pass "/pull/delta/resumed ($(result_field reconnects) reconnects, $(result_field bundle_size) bytes pulled)"
+else
+	fail /pull/delta/resumed "$(tail -3 "$T/err" | tr '\n' ' ') $(grep -E 'delta|resumed' "$LOG" | tr '\n' ' ')"
+fi
+kill "$(jobs -p | tail -1)" 2>/dev/null
+# The errors below need a whole download: main holds nothing of the bundle.
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+
 # expect_fail NAME WANT_CODE MESSAGE_PATTERN WANT_TARGET ARGS...: the pull fails with that exit
 # code (an error name), says what is wrong, and leaves main as reported.
 expect_fail() {
@@ -202,8 +238,10 @@ if [ "$(result_field result) $(result_field code) $(result_field target_touched)
 else
 	fail /pull/request/failed-untouched-back-to-main "$(cat "$T/data/lifeboat/install-result" | tr '\n' ' ') reboots: $(cat "$T/reboots" 2>/dev/null)"
 fi
-# A failure after writing began: main is out of the boot order, the recovery stays.
+# A failure after writing began: main is out of the boot order, the recovery stays. (Main holds
+# nothing of the bundle, so the whole of it is downloaded, through a server that cannot resume.)
 rm -f "$T/reboots"
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
 relay 700000 1
 "$LB" reboot-recovery --config "$T/lifeboat.conf" --no-reboot --install "$RELAY/norange/good.lifeboat" >/dev/null
 "$LB" install --config "$T/lifeboat.conf" --request >"$T/out" 2>&1
@@ -230,7 +268,9 @@ if [ "$code" = 502 ] && [ "$(resp .error.code)" = read-failed ] && [ "$(resp .er
 check /pull/api/cross-origin-403 test "$(post_url "$HTTP/good.lifeboat" -H 'Origin: http://evil.example')" = 403
 check /pull/api/bad-body-400 test "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"uri":"x"}' "$URL/api/install-from-url")" = 400
 check /pull/api/bad-scheme-400 test "$(post_url "file:///etc/passwd")" = 400
-# 409 while another pull runs: one slowed by two drops (waits of 0.5 and 1 s between them).
+# 409 while another pull runs: one slowed by two drops (waits of 0.5 and 1 s between them), of
+# the whole bundle (main holds nothing of it).
+dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
 relay 700000 2
 post_url "$RELAY/good.lifeboat" >"$T/first.code" &
 first=$!
