@@ -1,8 +1,11 @@
 'use strict';
 // A stand-in for the recovery's lighttpd + CGI programs (docs/http-api.md), just enough for the
-// browser test: it serves the page and answers /api/status, /api/info, /api/install,
-// /api/reboot and /api/log. /api/install reads the body slowly (mock.rate bytes per second), so
-// upload progress is visible, and checks it starts with LIFEBOAT. It never writes anything.
+// browser test: it serves the page and answers /api/status, /api/info, /api/install-plan,
+// /api/install (whole or ?delta=1), /api/reboot and /api/log. /api/install reads the body slowly
+// (mock.rate bytes per second), so upload progress is visible, and checks it starts with
+// LIFEBOAT. It never writes anything: main is a model, the SHA-256 of the chunk each chunk-sized
+// place of each image's target holds (mock.disk), which installs update chunk by chunk as their
+// frames arrive, so that a cut install leaves the chunks before the cut for the next plan.
 //
 // Test hooks on the returned `mock` object:
 //   mock.failNext = {status, code, message, target}   the next install answers this error
@@ -11,7 +14,13 @@
 //                                                      connection was reset (~50 times, then
 //                                                      ERR_TOO_MANY_RETRIES), so resends are cut at
 //                                                      once until mock.cutUploads(null)
-//   mock.requests                                      every POST: {path, contentType, bytes, complete, body}
+//   mock.requests                                      every POST: {path, contentType, bytes, complete, body};
+//                                                      a delta install adds {delta, status, sha256, ranges}
+//   mock.disk = {ROLE: [sha256 hex or null, ...]}      what main holds, per chunk place (settle empties it)
+//   mock.planDelay = ms                                how long a plan takes (the device reads main)
+//   mock.planMissing = true                            /api/install-plan answers 404, as an older recovery
+//   mock.cutNextDelta = 0.5                            the next delta install drops the connection at 50 %
+//   mock.plans                                         every plan answered, in order
 const http = require('http');
 const fs = require('fs');
 
@@ -24,9 +33,69 @@ const SECURITY_HEADERS = {
 	'Content-Security-Policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
 		"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
 };
-const RUNNING = new Set(['receiving', 'verifying', 'writing', 'syncing', 'read-back']);
+const RUNNING = new Set(['receiving', 'verifying', 'copying', 'writing', 'syncing', 'read-back']);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => Math.floor(Date.now() / 1000);
+const crypto = require('crypto');
+
+// A bundle's header (preamble, manifest, signature block; docs/bundle-format.md), enough to plan:
+// every chunk with its frame's place in the bundle. null when it is not a whole header.
+function readManifest(buf) {
+	if (buf.length < 20 || buf.subarray(0, 8).toString('latin1') !== 'LIFEBOAT') return null;
+	const format = buf.readUInt32BE(8), msize = buf.readUInt32BE(12), ssize = buf.readUInt32BE(16);
+	const headerSize = 20 + msize + ssize;
+	if (buf.length < headerSize) return null;
+	const text = buf.subarray(20, 20 + msize).toString('latin1');
+	const lines = text.split('\n');
+	const images = [];
+	let at = headerSize;
+	for (let i = 0; i < lines.length; i++) {
+		const m = /^image (.+)$/.exec(lines[i]);
+		if (!m) continue;
+		const get = (k) => Number((lines.slice(i, i + 6).find((l) => l.startsWith(k + ' ')) || '').slice(k.length + 1));
+		const img = { role: m[1], size: get('size'), chunkSize: get('chunk-size'), chunks: [] };
+		const count = get('chunks');
+		i += 6;
+		for (let n = 0; n < count; n++, i++) {
+			const length = Math.min(img.chunkSize, img.size - n * img.chunkSize);
+			if (lines[i] === 'zero') { img.chunks.push({ zero: true, length }); continue; }
+			const [sha, frame] = lines[i].split(' ');
+			img.chunks.push({ sha, frame: Number(frame), at, length });
+			at += Number(frame);
+		}
+		i--;
+		images.push(img);
+	}
+	return { format, headerSize, header: buf.subarray(0, headerSize), bundleSize: at, images,
+		manifestSha: crypto.createHash('sha256').update(text).digest('hex'),
+		version: (/^version (.*)$/m.exec(text) || [])[1], compatible: (/^compatible (.*)$/m.exec(text) || [])[1],
+		imageBytes: images.reduce((a, img) => a + img.size, 0) };
+}
+
+// What the device would plan (docs/http-api.md, /api/install-plan): a chunk is reused where
+// main holds its SHA-256, in place or elsewhere; the rest is sent, header first, ranges merged.
+function planFor(b, disk) {
+	const plan = { manifest_sha256: b.manifestSha, bundle_size: b.bundleSize, header_size: b.headerSize,
+		send_bytes: 0, image_bytes: b.imageBytes, reused_bytes: 0, chunks: 0, send: 0, in_place: 0, moved: 0, zero: 0,
+		seconds: 0, ranges: [[0, b.headerSize]] };
+	const actions = [];
+	for (const img of b.images) {
+		const held = disk[img.role] || [];
+		img.chunks.forEach((c, i) => {
+			plan.chunks++;
+			if (c.zero) return plan.zero++;
+			const action = held[i] === c.sha ? 'in_place' : held.includes(c.sha) ? 'moved' : 'send';
+			plan[action]++;
+			actions.push({ role: img.role, i, sha: c.sha, length: c.length, frame: c.frame, action });
+			if (action !== 'send') return (plan.reused_bytes += c.length);
+			const last = plan.ranges[plan.ranges.length - 1];
+			if (last[0] + last[1] === c.at) last[1] += c.frame;
+			else plan.ranges.push([c.at, c.frame]);
+		});
+	}
+	plan.send_bytes = plan.ranges.reduce((a, r) => a + r[1], 0);
+	return { plan, actions };
+}
 
 function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	const mock = {
@@ -35,6 +104,13 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		cutAt: null,
 		cuts: 0,
 		requests: [],
+		disk: {},
+		plan: null,
+		plans: [],
+		planning: false,
+		planDelay: 300,
+		planMissing: false,
+		cutNextDelta: null,
 		log: [],
 		status: {
 			state: 'idle',
@@ -50,11 +126,17 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	mock.cutUploads = (fraction) => { mock.cutAt = fraction; mock.cuts = 0; };
 	// Between cases: an upload still running (Chromium resends a cut POST on its own, even after
 	// the case ended) is cut and recorded as lost, so that each case starts from an idle device.
+	// Main then holds something else than the test's bundles, and no plan is stored.
 	mock.settle = () => {
 		if (mock.current && RUNNING.has(mock.status.state)) {
 			mock.current.lose();
 			mock.current.req.socket.destroy();
 		}
+		mock.disk = {};
+		mock.plan = null;
+		mock.planMissing = false;
+		mock.planDelay = 300;
+		mock.cutNextDelta = null;
 	};
 	const logLine = (s) => mock.log.push(new Date().toISOString() + ' ' + s);
 
@@ -96,10 +178,13 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 
 	function install(req, res) {
 		const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+		const delta = /[?&]delta=1(&|$)/.test(req.url);
 		const entry = { path: '/api/install', contentType: type, bytes: 0, complete: false };
+		if (delta) Object.assign(entry, { delta: true, status: 0, sha256: null, ranges: null });
 		mock.requests.push(entry);
 		const drainThen = (fn) => { req.resume(); req.on('end', fn); };
-		if (type !== 'application/octet-stream' && type !== 'multipart/form-data')
+		const answer = (status, code, message) => { entry.status = status; error(res, status, code, message); };
+		if (type !== 'application/octet-stream' && (delta || type !== 'multipart/form-data'))
 			return drainThen(() => error(res, 415, 'unsupported-media-type', 'send the bundle as application/octet-stream'));
 		if (crossSite(req))
 			return drainThen(() => error(res, 403, 'cross-site', 'cross-site request refused: open the page at the device\'s address'));
@@ -108,15 +193,31 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		// (Chromium silently resends a POST whose connection was cut, right after the cut.)
 		if (RUNNING.has(mock.status.state) && mock.current && mock.current.req.socket.destroyed)
 			mock.current.lose();
-		if (RUNNING.has(mock.status.state))
+		if (RUNNING.has(mock.status.state) || mock.planning)
 			return drainThen(() => error(res, 409, 'busy', 'another install is running (' + mock.status.message + '): wait for it'));
+		// A plan is used once: any install discards it.
+		const planned = mock.plan;
+		mock.plan = null;
+		if (delta && !planned)
+			return drainThen(() => answer(409, 'no-plan', 'there is no plan for this delta upload: ask for a plan first'));
+		if (delta && JSON.stringify(planned.disk) !== JSON.stringify(mock.disk))
+			return drainThen(() => answer(409, 'plan-stale', 'main changed since the plan: ask for a new plan and send again'));
 
 		const total = Number(req.headers['content-length']) || 0;
 		const started = Date.now();
-		const cutAt = mock.cutAt === null ? null : mock.cuts++ === 0 ? mock.cutAt : 0;
+		let cutAt = mock.cutAt === null ? null : mock.cuts++ === 0 ? mock.cutAt : 0;
+		if (delta) {
+			cutAt = mock.cutNextDelta;
+			mock.cutNextDelta = null;
+		}
 		const failNext = mock.failNext;
 		mock.failNext = null;
-		let head = Buffer.alloc(0), meta = null, notBundle = false, lost = false;
+		const hash = crypto.createHash('sha256');
+		let head = Buffer.alloc(0), meta = null, notBundle = false, lost = false, wrongHeader = false, copying = false;
+		// The chunks this body carries, each with the body offset where its frame ends: a chunk
+		// is on main once its whole frame has arrived.
+		let incoming = null, next = 0;
+		const write = (c) => { (mock.disk[c.role] = mock.disk[c.role] || [])[c.i] = c.sha; };
 		// The upload ended early: record it at once, so that an immediate retry is not "busy".
 		// (`cut`: the mock cuts on purpose; under load the whole body may have arrived by then.)
 		const connectionLost = (cut) => {
@@ -132,13 +233,19 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		};
 		mock.current = { req, lose: () => connectionLost(true) };
 		setState('receiving', 'receiving a bundle', {
-			progress: { received: 0, bundle_size: total, written: 0, readback: 0, image_total: 0, percent: 0, mbps: 0, eta_seconds: 0 },
+			progress: { received: 0, bundle_size: delta ? planned.bundle.bundleSize : total, written: 0, readback: 0,
+				image_total: 0, percent: 0, mbps: 0, eta_seconds: 0 },
 			bundle: null,
 		});
-		logLine('install: receiving ' + total + ' bytes');
+		if (delta) {
+			entry.ranges = planned.plan.ranges;
+			Object.assign(mock.status.progress, { delta: true, send_total: planned.plan.send_bytes, reused: planned.plan.reused_bytes, copied: 0 });
+		}
+		logLine('install: receiving ' + total + ' bytes' + (delta ? ' (delta)' : ''));
 
 		req.on('data', (chunk) => {
 			entry.bytes += chunk.length;
+			hash.update(chunk);
 			if (head.length < 65536) head = Buffer.concat([head, chunk.subarray(0, 65536 - head.length)]);
 			if (!meta && !notBundle && head.length >= 20) {
 				if (type === 'application/octet-stream' && head.subarray(0, 8).toString('latin1') !== 'LIFEBOAT') {
@@ -148,6 +255,18 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 					if (m && (head.length >= m.header || head.length >= 65536)) meta = m;
 				}
 				if (meta) mock.status.bundle = { version: meta.version, compatible: meta.compatible };
+				if (meta && !incoming) {
+					const b = type === 'application/octet-stream' && readManifest(head);
+					if (delta) {
+						wrongHeader = !b || !b.header.equals(planned.bundle.header);
+						let end = planned.bundle.headerSize;
+						incoming = planned.actions.filter((a) => a.action === 'send').map((a) => Object.assign({ end: (end += a.frame) }, a));
+					} else if (b) {
+						incoming = [];
+						for (const img of b.images)
+							img.chunks.forEach((c, i) => { if (!c.zero) incoming.push({ role: img.role, i, sha: c.sha, length: c.length, end: c.at + c.frame }); });
+					}
+				}
 			}
 			const secs = (Date.now() - started) / 1000 || 0.001;
 			const mbps = entry.bytes / secs / 1e6;
@@ -156,10 +275,29 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			p.percent = total ? Math.floor((entry.bytes * 100) / total) : 0;
 			p.mbps = Math.round(mbps * 10) / 10;
 			p.eta_seconds = total && mbps ? Math.round((total - entry.bytes) / 1e6 / mbps) : 0;
-			if (meta && entry.bytes > meta.header && !notBundle) {
+			let pause = (chunk.length / mock.rate) * 1000;
+			if (meta && entry.bytes > meta.header && !notBundle && !wrongHeader) {
 				p.image_total = meta.imageBytes;
-				p.written = Math.min(meta.imageBytes, Math.round((entry.bytes / total) * meta.imageBytes));
-				if (mock.status.state !== 'writing') setState('writing', 'writing version ' + meta.version);
+				// The chunks main already holds elsewhere are copied into place first.
+				const moved = delta ? planned.actions.filter((a) => a.action === 'moved') : [];
+				if (delta && !copying && !moved.length) {
+					copying = true;
+					setState('writing', 'writing version ' + meta.version);
+				} else if (delta && !copying) {
+					copying = true;
+					setState('copying', 'copying ' + moved.length + ' chunks of version ' + meta.version + ' into place');
+					moved.forEach((a, k) => setTimeout(() => { if (!lost) { write(a); p.copied += a.length; p.written += a.length; } },
+						((k + 1) * 800) / (moved.length + 1)));
+					pause += 800;
+					setTimeout(() => { if (!lost) setState('writing', 'writing version ' + meta.version); }, 800);
+				} else if (!delta) {
+					p.written = Math.min(meta.imageBytes, Math.round((entry.bytes / total) * meta.imageBytes));
+					if (mock.status.state !== 'writing') setState('writing', 'writing version ' + meta.version);
+				}
+				for (; incoming && next < incoming.length && incoming[next].end <= entry.bytes; next++) {
+					write(incoming[next]);
+					if (delta) p.written += incoming[next].length;
+				}
 			}
 			if (cutAt !== null && entry.bytes >= total * cutAt) {
 				connectionLost(true);
@@ -167,7 +305,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 				return;
 			}
 			req.pause();
-			setTimeout(() => req.resume(), (chunk.length / mock.rate) * 1000);
+			setTimeout(() => req.resume(), pause);
 		});
 
 		req.on('close', () => connectionLost(false));
@@ -175,27 +313,73 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		req.on('end', async () => {
 			if (lost) return;
 			entry.complete = true;
+			entry.sha256 = hash.digest('hex');
 			const fail = (status, code, message, target) => {
 				setState('failed', message, { last_result: { result: 'failed', code, message, time: now() } });
 				if (target === 'invalid') mock.status.main = { state: 'invalid' };
 				logLine('install failed: ' + code + ': ' + message);
+				entry.status = status;
 				error(res, status, code, message, target);
 			};
 			if (notBundle || !meta)
 				return fail(400, 'not-a-bundle', 'this is not a Lifeboat bundle (no LIFEBOAT magic): choose the .lifeboat file', 'untouched');
+			if (wrongHeader)
+				return fail(409, 'no-plan', 'this delta upload is not of the planned bundle: ask for a plan first', 'untouched');
+			if (delta && entry.bytes !== planned.plan.send_bytes)
+				return fail(400, 'truncated', 'the delta body is ' + entry.bytes + ' bytes, the plan says ' + planned.plan.send_bytes, 'invalid');
 			if (failNext) return fail(failNext.status, failNext.code, failNext.message, failNext.target);
 			setState('syncing', 'syncing version ' + meta.version);
 			await sleep(400);
 			setState('read-back', 'reading back version ' + meta.version);
+			mock.status.progress.written = meta.imageBytes;
 			mock.status.progress.readback = meta.imageBytes;
 			await sleep(600);
+			// Main now holds the whole bundle, every chunk in its place.
+			const b = readManifest(head);
+			if (b) for (const img of b.images) mock.disk[img.role] = img.chunks.map((c) => c.sha || null);
 			const seconds = Math.round((Date.now() - started) / 100) / 10;
 			setState('done', 'installed version ' + meta.version, {
 				last_result: { result: 'installed', version: meta.version, message: 'installed version ' + meta.version, time: now() },
 				main: { state: 'valid', version: meta.version, compatible: meta.compatible, installed_at: now() },
 			});
 			logLine('install: installed version ' + meta.version + ' in ' + seconds + ' s');
+			entry.status = 200;
 			send(res, 200, { result: 'installed', version: meta.version, compatible: meta.compatible, image_bytes: meta.imageBytes, seconds });
+		});
+	}
+
+	// docs/http-api.md, /api/install-plan: the header in, the plan out, stored for one install.
+	function installPlan(req, res) {
+		const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+		const entry = { path: '/api/install-plan', contentType: type, bytes: 0, status: 0 };
+		mock.requests.push(entry);
+		const parts = [];
+		req.on('data', (d) => { parts.push(d); entry.bytes += d.length; });
+		req.on('end', async () => {
+			const answer = (status, code, message) => { entry.status = status; error(res, status, code, message); };
+			if (mock.planMissing) return answer(404, 'not-found', 'no such page: /api/install-plan');
+			if (type !== 'application/octet-stream') return answer(415, 'unsupported-media-type', 'send the bundle header as application/octet-stream');
+			if (crossSite(req)) return answer(403, 'cross-site', 'cross-site request refused');
+			if (RUNNING.has(mock.status.state) && mock.current && mock.current.req.socket.destroyed)
+				mock.current.lose();
+			if (RUNNING.has(mock.status.state) || mock.planning)
+				return answer(409, 'busy', 'an install or another plan is running: wait for it');
+			const body = Buffer.concat(parts);
+			const b = readManifest(body);
+			if (!b || b.headerSize !== body.length)
+				return answer(400, 'not-a-bundle', 'the body is not exactly a bundle header: send the bundle\'s first header_size bytes');
+			if (b.compatible !== compatible)
+				return answer(403, 'incompatible', 'the bundle is for "' + b.compatible + '", this device is "' + compatible + '"');
+			mock.planning = true;
+			await sleep(mock.planDelay);
+			mock.planning = false;
+			const { plan, actions } = planFor(b, mock.disk);
+			plan.seconds = mock.planDelay / 1000;
+			mock.plan = { plan, actions, bundle: b, disk: JSON.parse(JSON.stringify(mock.disk)) };
+			mock.plans.push(plan);
+			logLine('install-plan: version ' + b.version + ': send ' + plan.send_bytes + ' of ' + plan.bundle_size + ' bytes');
+			entry.status = 200;
+			send(res, 200, { ok: true, plan });
 		});
 	}
 
@@ -231,6 +415,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			}),
 			'GET /api/log': () => send(res, 200, mock.log.join('\n') + '\n', 'text/plain; charset=utf-8'),
 			'POST /api/install': () => install(req, res),
+			'POST /api/install-plan': () => installPlan(req, res),
 			'POST /api/reboot': () => reboot(req, res),
 		};
 		const route = routes[req.method + ' ' + path];
@@ -254,4 +439,4 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	});
 }
 
-module.exports = { startMock };
+module.exports = { startMock, readManifest };

@@ -16,7 +16,7 @@ const path = require('path');
 const crypto = require('crypto');
 const { spawnSync } = require('child_process');
 const { chromium } = require('playwright-core');
-const { startMock } = require('./mock-server');
+const { startMock, readManifest } = require('./mock-server');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PAGE = path.join(ROOT, 'overlay/srv/lifeboat/www/index.html');
@@ -43,22 +43,78 @@ function run(cmd, args) {
 	return r.stdout;
 }
 
-// The files the cases choose: a bundle, the raw image itself (not a bundle), and a bundle with
-// one payload byte flipped (its header is fine, so the page sends it; a real device refuses it).
+// The files the cases choose: a bundle (2.0), the raw image itself (not a bundle), a bundle
+// with one payload byte flipped (its header is fine, so the page sends it; a real device
+// refuses it), version 3.0 made from 2.0's image with five chunks changed and one chunk of it
+// copied to another place (a delta from 2.0 sends the five), and a bundle of other data (no
+// plan finds any of it, so it goes whole). The damaged bundle is of other data too: a device
+// holding 2.0 would find its chunks and never receive the flipped byte.
 function makeFiles(dir, compatible) {
-	const img = path.join(dir, 'rootfs.img');
-	const fd = fs.openSync(img, 'w');
-	fs.writeSync(fd, crypto.randomBytes(12 << 20)); // incompressible, so the upload takes a while
-	fs.ftruncateSync(fd, 16 << 20); // and a zero tail, stored as "zero" chunks
-	fs.closeSync(fd);
-	const bundle = path.join(dir, 'companion-2.0.lifeboat');
-	run(LBB, ['create', '--unsigned', '--compatible', compatible, '--version', '2.0',
-		'--description', 'Browser test build', '--image', 'rootfs=' + img, '-o', bundle]);
+	const MiB = 1 << 20;
+	const image = (name, data) => {
+		const file = path.join(dir, name);
+		const fd = fs.openSync(file, 'w');
+		fs.writeSync(fd, data); // incompressible, so the upload takes a while
+		fs.ftruncateSync(fd, 16 * MiB); // and a zero tail, stored as "zero" chunks
+		fs.closeSync(fd);
+		return file;
+	};
+	const bundleOf = (name, img, version) => {
+		const out = path.join(dir, name);
+		run(LBB, ['create', '--unsigned', '--compatible', compatible, '--version', version,
+			'--description', 'Browser test build', '--image', 'rootfs=' + img, '-o', out]);
+		return out;
+	};
+	const data = crypto.randomBytes(12 * MiB);
+	const img = image('rootfs.img', data);
+	const bundle = bundleOf('companion-2.0.lifeboat', img, '2.0');
+	const v3data = Buffer.alloc(14 * MiB);
+	data.copy(v3data);
+	crypto.randomBytes(5 * MiB).copy(v3data, 4 * MiB);
+	data.copy(v3data, 13 * MiB, 0, MiB);
+	const v3 = bundleOf('companion-3.0.lifeboat', image('rootfs-3.0.img', v3data), '3.0');
+	const other = bundleOf('other-2.0.lifeboat', image('other.img', crypto.randomBytes(12 * MiB)), '2.0');
 	const corrupt = path.join(dir, 'companion-2.0-damaged.lifeboat');
-	const bytes = fs.readFileSync(bundle);
+	const bytes = fs.readFileSync(other);
 	bytes[bytes.length - 1000] ^= 0x55;
 	fs.writeFileSync(corrupt, bytes);
-	return { img, bundle, corrupt };
+	fs.rmSync(other);
+	const fresh = bundleOf('fresh-2.0.lifeboat', image('fresh.img', crypto.randomBytes(12 * MiB)), '2.0');
+	return { img, bundle, corrupt, v3, fresh };
+}
+
+// What main holds once a bundle is installed, as the mock models it.
+function diskOf(bundle) {
+	const disk = {};
+	for (const img of readManifest(fs.readFileSync(bundle)).images) disk[img.role] = img.chunks.map((c) => c.sha || null);
+	return disk;
+}
+
+// The mock's record of a delta install: complete, and its body exactly the plan's ranges of the
+// file, one after the other.
+function checkDeltaBody(entry, file) {
+	const bytes = fs.readFileSync(file);
+	const h = crypto.createHash('sha256');
+	let sum = 0;
+	for (const [offset, length] of entry.ranges) {
+		h.update(bytes.subarray(offset, offset + length));
+		sum += length;
+	}
+	assert(entry.complete && entry.status === 200, 'the delta install ended with HTTP ' + entry.status + (entry.complete ? '' : ', incomplete'));
+	assert(entry.bytes === sum && entry.sha256 === h.digest('hex'),
+		'the delta body (' + entry.bytes + ' bytes) is not the concatenation of the plan\'s ranges (' + sum + ' bytes)');
+}
+
+// What a plan of `bundle` against `disk` must send, computed here apart from the mock: the
+// header and the frame of every chunk main holds nowhere.
+function expectedSend(bundle, disk) {
+	const b = readManifest(fs.readFileSync(bundle));
+	let send = b.headerSize;
+	for (const img of b.images) {
+		const held = new Set(disk[img.role] || []);
+		for (const c of img.chunks) if (!c.zero && !held.has(c.sha)) send += c.frame;
+	}
+	return send;
 }
 
 // A real server takes a bundle over loopback in a blink, and Chromium's own upload throttling
@@ -192,6 +248,8 @@ async function caseInstall(browser, env) {
 		const put = env.mock.requests.filter((q) => q.path === '/api/install');
 		assert(put.length === 1 && put[0].complete && put[0].bytes === fs.statSync(env.files.bundle).size,
 			'the mock received ' + JSON.stringify(put));
+		// Main held none of it: the page asked for a plan, and sent the whole bundle.
+		assert(env.mock.plans.length === 1 && env.mock.plans[0].reused_bytes === 0, 'plans: ' + JSON.stringify(env.mock.plans.length));
 	}
 	const rebootReq = page.waitForRequest((q) => new URL(q.url()).pathname === '/api/reboot');
 	rebootReq.catch(() => {});
@@ -208,6 +266,190 @@ async function caseInstall(browser, env) {
 	await shot(page, 'rebooting.png');
 	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
 	await page.context().close();
+}
+
+// Chooses `file` and waits for the device's plan: resolves to the answer's HTTP status and plan.
+async function choosePlanned(page, file) {
+	const answer = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install-plan' && r.status() !== 409, { timeout: 60000 });
+	answer.catch(() => {});
+	await page.setInputFiles('#file-input', file);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	const r = await answer;
+	const j = await r.json().catch(() => null);
+	return { status: r.status(), plan: j && j.plan };
+}
+
+// The delta installs that reached the mock (past the plan checks) since request number `from`.
+const mockDeltas = (env, from) => env.mock.requests.slice(from).filter((q) => q.path === '/api/install' && q.delta && q.ranges);
+
+// 1b. Main holds 2.0 and 3.0 is chosen: while the device plans, the page says so; then it
+// shows what the device holds and what will be sent, sends exactly the plan's ranges to
+// /api/install?delta=1, shows the reuse during the install, and 3.0 is installed. Against a
+// real server this runs after case 1, so main holds 2.0 there too.
+async function caseDelta(browser, env) {
+	if (env.mock) {
+		env.mock.disk = diskOf(env.files.bundle);
+		env.mock.planDelay = 1500;
+	}
+	const from = env.mock ? env.mock.requests.length : 0;
+	const { page, errors } = await openPage(browser, env.base);
+	const answer = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install-plan' && r.status() !== 409, { timeout: 60000 });
+	answer.catch(() => {});
+	await page.setInputFiles('#file-input', env.files.v3);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	if (env.mock) {
+		await page.waitForSelector('#plan-note[data-state="asking"]');
+		assert(await page.isEnabled('#file-input'), 'choosing another file is blocked while the device plans');
+		await shot(page, 'delta-planning.png');
+	}
+	const r = await answer;
+	if (!env.mock && r.status() === 404) { await page.context().close(); return 'skipped: the server has no /api/install-plan'; }
+	const plan = (await r.json()).plan;
+	const size = fs.statSync(env.files.v3).size;
+	assert(plan && plan.send_bytes < 0.9 * size && plan.moved >= 1 && plan.bundle_size === size,
+		'the plan of 3.0 against 2.0: ' + JSON.stringify(plan && Object.assign({}, plan, { ranges: plan.ranges.length })));
+	if (env.mock) {
+		const want = expectedSend(env.files.v3, diskOf(env.files.bundle));
+		assert(plan.send_bytes === want, 'the plan sends ' + plan.send_bytes + ' bytes, the manifest says ' + want);
+	}
+	await page.waitForSelector('#plan-note[data-state="delta"]');
+	const note = await text(page, '#plan-note');
+	const percent = Math.min(100, Math.max(1, Math.round((plan.send_bytes * 100) / size)));
+	const mb = (n) => (n / 1e6).toFixed(1) + ' MB';
+	assert(note.includes('already holds ' + mb(plan.reused_bytes) + ' of the ' + mb(plan.image_bytes) + ' image') &&
+		note.includes('only ' + mb(plan.send_bytes) + ' (' + percent + ' % of the bundle) will be sent'), 'the plan is shown as: ' + note);
+	const upload = await text(page, '#bundle-upload');
+	assert(upload === mb(plan.send_bytes) + ' of ' + mb(size), 'the upload is shown as ' + upload);
+	await shot(page, 'delta-offered.png');
+
+	const response = page.waitForResponse((q) => new URL(q.url()).pathname === '/api/install', { timeout: 60000 });
+	response.catch(() => {});
+	await page.click('#install-button');
+	await page.waitForSelector('#delta-detail', { state: 'visible' });
+	const detail = await text(page, '#delta-detail');
+	assert(detail.startsWith('To send: ' + mb(plan.send_bytes) + ' of the ' + mb(size) + ' bundle (' + percent + ' %)') &&
+		/reused from the device: [\d.]+ MB/.test(detail), '#delta-detail says: ' + detail);
+	if (env.mock) {
+		await page.waitForFunction(() => /written: [\d.]+ MB of [\d.]+ MB/.test(document.getElementById('delta-detail').textContent));
+		await shot(page, 'delta-progress.png');
+	}
+	const res = await response;
+	assert(new URL(res.url()).search === '?delta=1', 'the install went to ' + res.url());
+	assert((await res.request().headerValue('content-type')) === 'application/octet-stream',
+		'delta Content-Type is ' + (await res.request().headerValue('content-type')));
+	await page.waitForSelector('#success', { state: 'visible', timeout: 60000 });
+	const success = await text(page, '#success');
+	assert(success.includes('Installed version 3.0') && success.includes(mb(plan.send_bytes) + ' sent over the tether of the ' + mb(size) + ' bundle'),
+		'success screen says: ' + success);
+	const lb = await page.evaluate(() => window.__lb);
+	if (env.mock) {
+		assert(lb.phases.includes('copying'), 'the copying phase was not shown (saw ' + JSON.stringify(lb.phases) + ')');
+		const d = mockDeltas(env, from);
+		assert(d.length === 1, d.length + ' delta installs reached the mock');
+		checkDeltaBody(d[0], env.files.v3);
+		assert(JSON.stringify(d[0].ranges) === JSON.stringify(plan.ranges), 'the mock installed by another plan than the page was shown');
+	} else {
+		const status = await getJSON(REAL_URL + '/api/status');
+		assert(status.last_result.result === 'installed' && status.main.version === '3.0',
+			'the device reports ' + JSON.stringify(status.last_result) + ', main ' + JSON.stringify(status.main));
+		const p = status.progress || {};
+		assert(p.delta === true && p.send_total === plan.send_bytes, 'the device\'s progress: ' + JSON.stringify(p));
+	}
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+	return 'sent ' + plan.send_bytes + ' of ' + size + ' bytes (' + percent + ' %): ' + plan.send + ' chunks sent, ' +
+		plan.in_place + ' in place, ' + plan.moved + ' moved, in ' + plan.ranges.length + ' ranges';
+}
+
+// 1c. An older recovery has no /api/install-plan (404): the whole bundle goes as always.
+async function caseDeltaFallback(browser, env) {
+	if (!env.mock) return 'skipped: needs the mock server';
+	env.mock.disk = diskOf(env.files.bundle);
+	env.mock.planMissing = true;
+	const from = env.mock.requests.length;
+	const { page, errors } = await openPage(browser, env.base);
+	const { status } = await choosePlanned(page, env.files.v3);
+	assert(status === 404, '/api/install-plan answered ' + status);
+	await sleep(300);
+	assert(!(await visible(page, '#plan-note')), 'a plan note shows without a plan: ' + (await text(page, '#bundle-info')));
+	const size = fs.statSync(env.files.v3).size;
+	assert((await text(page, '#bundle-upload')) === (size / 1e6).toFixed(1) + ' MB', 'the upload is shown as ' + (await text(page, '#bundle-upload')));
+	await page.click('#install-button');
+	await page.waitForSelector('#success', { state: 'visible', timeout: 60000 });
+	const put = env.mock.requests.slice(from).filter((q) => q.path === '/api/install');
+	assert(put.length === 1 && !put[0].delta && put[0].complete && put[0].bytes === size, 'the mock received ' + JSON.stringify(put));
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+}
+
+// 1d. The delta upload is cut half-way: the page asks for a new plan on its own (the chunks
+// written before the cut are found now) and sends the rest; the second body is smaller.
+async function caseDeltaCut(browser, env) {
+	if (!env.mock) return 'skipped: needs the mock server';
+	env.mock.disk = diskOf(env.files.bundle);
+	const from = env.mock.requests.length;
+	const { page, errors } = await openPage(browser, env.base);
+	const first = await choosePlanned(page, env.files.v3);
+	await page.waitForSelector('#plan-note[data-state="delta"]');
+	env.mock.cutNextDelta = 0.5;
+	const plansBefore = env.mock.plans.length;
+	await page.click('#install-button');
+	await page.waitForSelector('#success', { state: 'visible', timeout: 60000 });
+	const d = mockDeltas(env, from);
+	assert(d.length >= 2 && !d[0].complete && d[0].bytes >= 0.5 * first.plan.send_bytes,
+		'delta installs: ' + JSON.stringify(d.map((q) => [q.bytes, q.complete, q.status])));
+	const last = d[d.length - 1];
+	checkDeltaBody(last, env.files.v3);
+	assert(last.bytes < first.plan.send_bytes, 'the second delta body (' + last.bytes + ' bytes) is not smaller than the first (' + first.plan.send_bytes + ')');
+	const plans = env.mock.plans.length - plansBefore;
+	assert(plans >= 1 && plans <= 3, plans + ' new plans after the cut');
+	assert((await text(page, '#success')).includes('Installed version 3.0'), 'success screen says: ' + (await text(page, '#success')));
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+	return 'cut at ' + d[0].bytes + ' of ' + first.plan.send_bytes + ' bytes, then ' + last.bytes + ' sent after ' + plans + ' new plan(s)';
+}
+
+// 1e. The page is reloaded during a delta upload; the same bundle chosen again is planned
+// again and sends only what main still lacks. Against a real server main holds 3.0 here (case
+// 1b), so 2.0 is the delta: the five chunks 3.0 changed.
+async function caseDeltaReload(browser, env) {
+	const file = env.mock ? env.files.v3 : env.files.bundle, version = env.mock ? '3.0' : '2.0';
+	if (env.mock) env.mock.disk = diskOf(env.files.bundle);
+	const from = env.mock ? env.mock.requests.length : 0;
+	const { page, errors } = await openPage(browser, env.base);
+	const first = await choosePlanned(page, file);
+	if (!env.mock && first.status === 404) { await page.context().close(); return 'skipped: the server has no /api/install-plan'; }
+	await page.waitForSelector('#plan-note[data-state="delta"]');
+	await page.click('#install-button');
+	await page.waitForFunction(() => Number(document.getElementById('progress-bar').getAttribute('aria-valuenow')) >= 50, null, { timeout: 30000 });
+	page.removeAllListeners('dialog');
+	page.on('dialog', (dl) => dl.accept());
+	await page.reload();
+	await page.waitForFunction(() => document.getElementById('main-version').textContent !== '…');
+	const second = await choosePlanned(page, file);
+	assert(second.status === 200 && second.plan.send_bytes < first.plan.send_bytes,
+		'the plan after the reload sends ' + (second.plan && second.plan.send_bytes) + ' bytes, the first ' + first.plan.send_bytes);
+	await page.waitForSelector('#plan-note[data-state="delta"]');
+	assert(!(await visible(page, '#resume-note')), 'the cut delta upload is offered as a resume of the whole bundle');
+	await shot(page, 'delta-after-reload.png');
+	await page.click('#install-button');
+	await page.waitForSelector('#success', { state: 'visible', timeout: 60000 });
+	assert((await text(page, '#success')).includes('Installed version ' + version), 'success screen says: ' + (await text(page, '#success')));
+	if (env.mock) {
+		const d = mockDeltas(env, from);
+		assert(d.length === 2 && !d[0].complete, 'delta installs: ' + JSON.stringify(d.map((q) => [q.bytes, q.complete, q.status])));
+		checkDeltaBody(d[1], file);
+		assert(d[1].bytes === second.plan.send_bytes, 'the second body is ' + d[1].bytes + ' bytes, its plan ' + second.plan.send_bytes);
+	} else {
+		const status = await getJSON(REAL_URL + '/api/status');
+		const p = status.progress || {};
+		assert(status.last_result.result === 'installed' && status.main.version === version && p.delta === true &&
+			p.send_total === second.plan.send_bytes, 'the device reports ' + JSON.stringify(status.last_result) + ', main ' +
+			JSON.stringify(status.main) + ', progress ' + JSON.stringify(p));
+	}
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+	return 'first plan ' + first.plan.send_bytes + ' bytes, after the reload ' + second.plan.send_bytes;
 }
 
 // 2. Not a bundle (the raw image, by the file picker; a text file, by drag and drop): a clear
@@ -295,7 +537,7 @@ async function caseConnectionLost(browser, env) {
 async function caseResumeAfterReload(browser, env) {
 	if (env.mock) return 'skipped: needs the real server';
 	const { page, errors } = await openPage(browser, env.base);
-	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.setInputFiles('#file-input', env.files.fresh);
 	await page.waitForSelector('#bundle-info[data-state="ok"]');
 	assert(/^Install version 2\.0$/.test(await text(page, '#install-button')), 'a fresh bundle is offered as ' + (await text(page, '#install-button')));
 	await page.click('#install-button');
@@ -305,7 +547,7 @@ async function caseResumeAfterReload(browser, env) {
 	page.on('dialog', (d) => d.accept());
 	await page.reload();
 	await page.waitForFunction(() => document.getElementById('main-version').textContent !== '…');
-	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.setInputFiles('#file-input', env.files.fresh);
 	await page.waitForSelector('#resume-note', { state: 'visible', timeout: 20000 });
 	const button = await text(page, '#install-button');
 	const m = /^Resume version 2\.0 from (\d+) %$/.exec(button);
@@ -317,7 +559,7 @@ async function caseResumeAfterReload(browser, env) {
 	await page.waitForFunction((p) => Number(document.getElementById('progress-bar').getAttribute('aria-valuenow')) >= p, Number(m[1]));
 	const r = await response;
 	const range = await r.request().headerValue('content-range');
-	const size = fs.statSync(env.files.bundle).size;
+	const size = fs.statSync(env.files.fresh).size;
 	const rm = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(range || '');
 	assert(rm && Number(rm[1]) > 0 && Number(rm[2]) === size - 1 && Number(rm[3]) === size, 'the resume sent Content-Range: ' + range);
 	await page.waitForSelector('#success', { state: 'visible', timeout: 30000 });
@@ -413,7 +655,8 @@ async function main() {
 		}
 		env.files = makeFiles(tmp, env.compatible);
 		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-		const cases = [['install', caseInstall], ['not-a-bundle', caseNotBundle],
+		const cases = [['install', caseInstall], ['delta', caseDelta], ['delta-fallback', caseDeltaFallback],
+			['delta-cut', caseDeltaCut], ['delta-reload', caseDeltaReload], ['not-a-bundle', caseNotBundle],
 			['server-error', caseServerError], ['connection-lost', caseConnectionLost],
 			['resume-after-reload', caseResumeAfterReload], ['no-javascript', caseNoScript],
 			['recovery-state', caseRecoveryState]];
