@@ -97,7 +97,7 @@ static bool main_bootable(const struct lb_config *cfg, const struct lb_pull_resu
  * the pull directory's result file. With `request`, the URL comes from the request file that
  * `reboot-recovery --install` left, and the device reboots afterwards as docs/pull.md says. */
 static int install_pull(struct lb_config *cfg, const char *url, bool request, bool reboot, bool json,
-			unsigned threads)
+			unsigned threads, bool whole)
 {
 	struct lb_error err = {0};
 	char dir[LB_CONFIG_VALUE_MAX], request_url[LB_URL_MAX + 1];
@@ -146,6 +146,7 @@ static int install_pull(struct lb_config *cfg, const char *url, bool request, bo
 		.userdata = &tp,
 		.on_reconnect = json ? NULL : print_reconnect,
 		.threads = threads,
+		.no_delta = whole,
 		/* at boot the network may come up after this starts */
 		.open_retry_seconds = request ? 90 : 0,
 	};
@@ -191,11 +192,12 @@ static int verb_install(int argc, char **argv)
 		{"threads", required_argument, NULL, 'j'},   {"json", no_argument, NULL, 'J'},
 		{"resume", no_argument, NULL, 'r'},          {"help", no_argument, NULL, 'h'},
 		{"ca", required_argument, NULL, 'A'},        {"request", no_argument, NULL, 'Q'},
-		{"no-reboot", no_argument, NULL, 'N'},       {0},
+		{"no-reboot", no_argument, NULL, 'N'},       {"whole", no_argument, NULL, 'W'},
+		{0},
 	};
 	const char *config_path = LB_CONFIG_DEFAULT_PATH;
 	bool config_optional = true, json = false, no_readback = false, allow_unsigned = false, resume = false;
-	bool request = false, reboot = true;
+	bool request = false, reboot = true, whole = false;
 	const char *keyring = NULL, *compatible = NULL, *ca = NULL;
 	const char *target_args[LB_IMAGES_MAX];
 	unsigned target_arg_count = 0, threads = 0;
@@ -243,6 +245,9 @@ static int verb_install(int argc, char **argv)
 		case 'N':
 			reboot = false;
 			break;
+		case 'W':
+			whole = true;
+			break;
 		case 'h':
 			printf("Usage: %s install [OPTIONS] BUNDLE|-|URL\n"
 			       "       %s install [OPTIONS] --request [--no-reboot]\n\n"
@@ -263,9 +268,12 @@ static int verb_install(int argc, char **argv)
 			       "  --request              (recovery) install from the URL of the request that\n"
 			       "                         `reboot-recovery --install` left in pull-dir, record the\n"
 			       "                         result there, and reboot into main when main is bootable\n"
-			       "  --no-reboot            with --request: do not reboot afterwards\n\n"
+			       "  --no-reboot            with --request: do not reboot afterwards\n"
+			       "  --whole                with a URL: download the whole bundle, even when main\n"
+			       "                         holds parts of it\n\n"
 			       "A URL (http:// or https://) is pulled from the server, resuming by Range when the\n"
-			       "connection drops; the result goes to pull-dir's install-result (lifeboat status).\n",
+			       "connection drops, and only the parts main lacks when it holds enough of the new\n"
+			       "images (a delta); the result goes to pull-dir's install-result (lifeboat status).\n",
 			       program, program, LB_CONFIG_DEFAULT_PATH);
 			return 0;
 		default:
@@ -282,6 +290,8 @@ static int verb_install(int argc, char **argv)
 		return usage_error("--resume is for a bundle file; a pull from a URL resumes by itself%s", "");
 	if (ca && !pull)
 		return usage_error("--ca is for a bundle pulled from an https:// URL%s", "");
+	if (whole && !pull)
+		return usage_error("--whole is for a bundle pulled from a URL%s", "");
 	if (resume && strcmp(bundle_path, "-") == 0)
 		return usage_error("--resume reads the bundle from a file, not from standard input%s", "");
 
@@ -303,7 +313,7 @@ static int verb_install(int argc, char **argv)
 	if (ca)
 		snprintf(cfg.pull_ca, sizeof(cfg.pull_ca), "%s", ca);
 	if (pull)
-		return install_pull(&cfg, request ? NULL : bundle_path, request, reboot, json, threads);
+		return install_pull(&cfg, request ? NULL : bundle_path, request, reboot, json, threads, whole);
 
 	/* A missing keyring is only fatal once a signed bundle needs it; the installer says so. */
 	struct lb_keyring *keys = NULL;

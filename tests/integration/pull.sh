@@ -170,6 +170,9 @@ else
 	fail /pull/delta/resumed "$(tail -3 "$T/err" | tr '\n' ' ') $(grep -E 'delta|resumed' "$LOG" | tr '\n' ' ')"
 fi
 kill "$(jobs -p | tail -1)" 2>/dev/null
+# --whole: the whole bundle although main holds all of it.
+if pull --whole "$HTTP/b.lifeboat" && [ "$(result_field bundle_size)" = "$bsize" ]; then pass /pull/delta/whole; else
+	fail /pull/delta/whole "pulled $(result_field bundle_size) of $bsize: $(tail -2 "$T/err" | tr '\n' ' ')"; fi
 # The errors below need a whole download: main holds nothing of the bundle.
 dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
 
