@@ -2,6 +2,7 @@
 #include "lib/bundle.h"
 #include "lib/chunk-index.h"
 #include "lib/create.h"
+#include "lib/delta-plan.h"
 #include "lib/install.h"
 #include "lib/json.h"
 #include "lib/macro.h"
@@ -480,6 +481,13 @@ static int verb_delta_estimate(int argc, char **argv)
 	double per_gib = gib > 0 ? (t_index + t_match) / gib : 0;
 	double fraction = (double)send_total / (double)full;
 
+	/* What a device would really be told (POST /api/install-plan): the same matching from the
+	 * manifest's anchors, plus the copy order, whose cycles cost a chunk each. One image only,
+	 * since OLD-IMAGE stands for one target. */
+	struct lb_delta_plan plan = {0};
+	bool planned = !aligned && h.format >= 2 && m->image_count == 1 &&
+		       lb_delta_plan_make(&h, (const char *const[]){base}, &plan, &err) == 0;
+
 	if (json) {
 		printf("{\"base\":");
 		lb_json_string(stdout, base);
@@ -488,10 +496,17 @@ static int verb_delta_estimate(int argc, char **argv)
 		       ",\"send_bytes\":%" PRIu64 ",\"send_compressed\":%" PRIu64 ",\"send_total\":%" PRIu64
 		       ",\"bundle_size\":%" PRIu64 ",\"fraction\":%.4f,\"anchor_seconds\":%.3f,\"index_seconds\":%.3f,"
 		       "\"match_seconds\":%.3f,\"seconds_per_gib\":%.3f,\"index_memory\":%zu,\"candidates\":%" PRIu64
-		       ",\"hashed_bytes\":%" PRIu64 "}\n",
+		       ",\"hashed_bytes\":%" PRIu64,
 		       source, img->role, img->chunk_size, step, img->chunk_count, st.zero, st.in_place, st.moved,
 		       st.missing, st.reused_bytes, send_raw, send_packed, send_total, full, fraction, t_anchor,
 		       t_index, t_match, per_gib, lb_chunk_index_memory(idx), st.candidates, st.hashed_bytes);
+		if (planned)
+			printf(",\"plan\":{\"send_bytes\":%" PRIu64 ",\"fraction\":%.4f,\"in_place\":%u,\"moved\":%u,"
+			       "\"cycles_broken\":%u,\"seconds\":%.3f}}\n",
+			       plan.send_bytes, (double)plan.send_bytes / (double)full, plan.in_place, plan.moved,
+			       plan.cycles_broken, plan.seconds);
+		else
+			printf(",\"plan\":null}\n");
 	} else {
 		printf("image %s: %u chunks of %u KiB (%u zero), matched at every %s against %s (%" PRIu64 " bytes)\n"
 		       "reused:   %u chunks (%u in place, %u moved), %" PRIu64 " bytes\n"
@@ -502,7 +517,13 @@ static int verb_delta_estimate(int argc, char **argv)
 		       base, source, st.in_place + st.moved, st.in_place, st.moved, st.reused_bytes, st.missing,
 		       send_raw, send_packed, send_total, full, fraction, t_index + t_match, t_index, t_match,
 		       per_gib, lb_chunk_index_memory(idx));
+		if (planned)
+			printf("plan:     %" PRIu64 " of %" PRIu64 " bundle bytes: %.3f (as a device would plan it: %u in "
+			       "place, %u moved, %u cycles broken, %.2f s)\n",
+			       plan.send_bytes, full, (double)plan.send_bytes / (double)full, plan.in_place, plan.moved,
+			       plan.cycles_broken, plan.seconds);
 	}
+	lb_delta_plan_free(&plan);
 	lb_chunk_index_free(idx);
 	free(offsets);
 	free(wants);
