@@ -180,6 +180,15 @@ void kiosk_view_last_failure(const struct kiosk_model *m, char *ret, size_t size
 	snprintf(ret, size, "Last failure: %s%s%s", lb_boot_reason_text(f->reason), *when ? ", " : "", when);
 }
 
+/* A delta install copies the chunks main holds at another place before it reads on: the copies
+ * add to `written` and `copied` alike, so while nothing received has been written yet the two
+ * are equal (lib/install.c, copy_planned). The state file carries no copy total, so this is how
+ * the kiosk tells the copies from the upload. */
+static bool delta_copying(const struct lb_state *s)
+{
+	return s->delta && s->state == LB_PHASE_WRITING && s->copied > 0 && s->written == s->copied;
+}
+
 /* What the install is doing, as a technician would say it. */
 static void phase_title(const struct kiosk_model *m, char *ret, size_t size, kiosk_style *ret_style)
 {
@@ -194,7 +203,11 @@ static void phase_title(const struct kiosk_model *m, char *ret, size_t size, kio
 		snprintf(ret, size, "Checking the signature%s%s", *v ? " of version " : "", v);
 		break;
 	case LB_PHASE_WRITING:
-		snprintf(ret, size, "Writing %s%s to main", *v ? "version " : "the update", v);
+		if (delta_copying(s))
+			snprintf(ret, size, "Copying what main already holds of %s%s",
+				 *v ? "version " : "the update", v);
+		else
+			snprintf(ret, size, "Writing %s%s to main", *v ? "version " : "the update", v);
 		break;
 	case LB_PHASE_SYNCING:
 		snprintf(ret, size, "Flushing %s%s to the card", *v ? "version " : "the update", v);
@@ -234,7 +247,10 @@ static void big_state(const struct kiosk_model *m, bool with_percent, char *ret,
 		*ret_style = main_invalid(m) ? STYLE_BAD : KIOSK_FG(KIOSK_CYAN) | KIOSK_BOLD;
 		return;
 	}
-	if (with_percent && (st == LB_PHASE_WRITING || st == LB_PHASE_READBACK))
+	/* the percent follows the upload, which waits while the copies run */
+	if (delta_copying(&m->state))
+		snprintf(ret, size, "%s", "COPYING");
+	else if (with_percent && (st == LB_PHASE_WRITING || st == LB_PHASE_READBACK))
 		snprintf(ret, size, "%s %u%%", words[st], kiosk_view_percent(&m->state));
 	else
 		snprintf(ret, size, "%s", words[st]);
@@ -255,14 +271,60 @@ static void progress_details(const struct kiosk_model *m, const char *sep, char 
 	format_bytes(readback ? s->image_total : s->bundle_size, b, sizeof(b));
 	format_eta(s->eta_seconds, eta, sizeof(eta));
 	ret[0] = '\0';
-	if ((readback ? s->image_total : s->bundle_size) > 0)
-		append(ret, size, "%s of %s", a, b);
+	/* a delta upload's body is only part of the bundle: say that it is what is sent, and at the
+	 * end what crossed the tether */
+	if (s->delta && s->state == LB_PHASE_DONE)
+		append(ret, size, "%s sent over the tether", a);
+	else if ((readback ? s->image_total : s->bundle_size) > 0)
+		append(ret, size, "%s of %s%s", a, b, s->delta && !readback ? " sent" : "");
 	else
-		append(ret, size, "%s received", a);
+		append(ret, size, "%s %s", a, s->delta ? "sent" : "received");
 	if (s->mbps > 0 && s->state != LB_PHASE_DONE)
 		append(ret, size, "%s%.1f MB/s", sep, s->mbps);
 	if (*eta && s->state != LB_PHASE_DONE)
 		append(ret, size, "%s%s", sep, eta);
+}
+
+/* A delta install in a line: what crosses the tether and what main gave, e.g.
+ * "sending 9 MB, 230 MB of the 251 MB image reused from main"; "sent 9 MB, ..." once the whole
+ * body is in; at the end only what main gave, under what crossed the tether (progress_details).
+ * `ret_more` (may be NULL) gets how far the writing is: the copies while they run, then written
+ * and, from the read-back on, verified. Both "" for a full install. */
+static void delta_summary(const struct lb_state *s, const char *sep, char *ret, size_t size, char *ret_more,
+			  size_t more_size)
+{
+	char send[32], reused[32], image[32], copied[32], written[32], verified[32];
+	bool sent =
+	    s->state == LB_PHASE_SYNCING || s->state == LB_PHASE_READBACK || s->state == LB_PHASE_DONE;
+	ret[0] = '\0';
+	if (ret_more && more_size)
+		ret_more[0] = '\0';
+	if (!s->delta)
+		return;
+	format_bytes(s->bundle_size, send, sizeof(send));
+	format_bytes(s->reused, reused, sizeof(reused));
+	format_bytes(s->image_total, image, sizeof(image));
+	format_bytes(s->copied, copied, sizeof(copied));
+	format_bytes(s->written, written, sizeof(written));
+	format_bytes(s->readback, verified, sizeof(verified));
+	/* until the header is in, the device has not said what its plan holds */
+	if (!s->bundle_size)
+		snprintf(ret, size, "%s", "sending only what main does not hold already");
+	else if (s->state == LB_PHASE_DONE) /* what was sent is on the line above */
+		snprintf(ret, size, "%s of the %s image reused from main", reused, image);
+	else
+		snprintf(ret, size, "%s %s, %s of the %s image reused from main", sent ? "sent" : "sending",
+			 send, reused, image);
+	if (!ret_more || !more_size)
+		return;
+	if (delta_copying(s))
+		snprintf(ret_more, more_size, "%s copied into place so far", copied);
+	else if (s->state == LB_PHASE_WRITING || s->state == LB_PHASE_SYNCING) {
+		if (s->written || s->copied)
+			snprintf(ret_more, more_size, "written %s%s%s%s", written, s->copied ? " (" : "",
+				 s->copied ? copied : "", s->copied ? " copied from main)" : "");
+	} else if (s->state == LB_PHASE_READBACK || s->state == LB_PHASE_DONE)
+		snprintf(ret_more, more_size, "written %s%sverified %s of %s", written, sep, verified, image);
 }
 
 /* ---- drawing ---- */
@@ -468,6 +530,14 @@ static void section_update(struct canvas *c, const struct kiosk_model *m)
 	progress_bar(c, kiosk_view_percent(s));
 	progress_details(m, SEPARATOR, text, sizeof(text));
 	item(c, NULL, text, STYLE_TEXT, 2);
+	if (s->delta) {
+		char more[256];
+		delta_summary(s, SEPARATOR, text, sizeof(text), more, sizeof(more));
+		label(c, "DELTA");
+		item(c, NULL, text, STYLE_TEXT, c->compact ? 1 : 2);
+		if (*more && !c->compact)
+			item(c, NULL, more, STYLE_DIM, 1);
+	}
 	if (kiosk_model_install_active(m) && s->updated > 0 && m->now - s->updated >= 10) {
 		snprintf(text, sizeof(text), "No news from the install for %" PRId64 " s",
 			 m->now - s->updated);
@@ -757,6 +827,14 @@ void kiosk_view_status_line(const struct kiosk_model *m, char *ret, size_t size)
 		else if (s->state != LB_STATE_IDLE && s->state != LB_PHASE_DONE) {
 			progress_details(m, ", ", text, sizeof(text));
 			append(ret, size, " %u%% (%s)", kiosk_view_percent(s), text);
+		} else if (s->state == LB_PHASE_DONE && s->delta) {
+			progress_details(m, ", ", text, sizeof(text));
+			append(ret, size, " (%s)", text);
+		}
+		if (s->state != LB_PHASE_FAILED && s->state != LB_STATE_IDLE && s->delta) {
+			char more[256];
+			delta_summary(s, ", ", text, sizeof(text), more, sizeof(more));
+			append(ret, size, " | delta: %s%s%s", text, *more ? "; " : "", more);
 		}
 	}
 	append(ret, size, " | main: %s%s%s", s->main_state, s->main_version[0] ? " " : "", s->main_version);

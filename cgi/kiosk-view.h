@@ -53,6 +53,6 @@ void kiosk_view_last_failure(const struct kiosk_model *m, char *ret, size_t size
  * and progress, main, the reason, the addresses. */
 void kiosk_view_status_line(const struct kiosk_model *m, char *ret, size_t size);
 
-/* The install's progress in percent as /api/status reports it: the upload while receiving and
- * writing, the read-back while checking, 100 when done. */
+/* The install's progress in percent as /api/status reports it: the upload (a delta install's
+ * body) while receiving and writing, the read-back while checking, 100 when done. */
 unsigned kiosk_view_percent(const struct lb_state *s);

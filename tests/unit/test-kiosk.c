@@ -47,6 +47,22 @@ static void set_writing(struct kiosk_model *m)
 	m->state.updated = m->now;
 }
 
+/* A delta install of the same version: a 9.1 MB body crosses the tether, main gave 230 MB of
+ * the 251 MB image (in place or copied), the header came in. Still copying: nothing received is
+ * written yet, so written equals copied, and the rate waits for the body. */
+static void set_delta_copying(struct kiosk_model *m)
+{
+	set_writing(m);
+	m->state.delta = true;
+	m->state.received = 4321;
+	m->state.bundle_size = 9100000;
+	m->state.image_total = 251000000;
+	m->state.reused = 230000000;
+	m->state.copied = m->state.written = 120000000;
+	m->state.mbps = 0;
+	m->state.eta_seconds = -1;
+}
+
 /* Draws the model at a size; the screen's text, rows joined with newlines (a static buffer,
  * so that a failed CHECK leaks nothing). */
 static const char *screen(const struct kiosk_model *m, const struct kiosk_ui *ui, unsigned w, unsigned h)
@@ -71,6 +87,24 @@ static const char *screen(const struct kiosk_model *m, const struct kiosk_ui *ui
 static bool has(const char *text, const char *needle)
 {
 	return text && strstr(text, needle);
+}
+
+/* True when the screen shows `word` in big letters of this scale: every row of the word, drawn
+ * alone, is on it. */
+static bool has_big(const char *text, const char *word, unsigned scale)
+{
+	struct kiosk_frame f;
+	char row[KIOSK_FRAME_MAX_WIDTH * 4 + 1];
+	bool found = text != NULL;
+	if (kiosk_frame_init(&f, kiosk_font_width(word, scale), kiosk_font_height(scale)) < 0)
+		return false;
+	kiosk_font_draw(&f, 0, 0, word, scale, 0);
+	for (unsigned r = 0; found && r < f.height; r++) {
+		kiosk_frame_row_text(&f, r, row, sizeof(row));
+		found = strstr(text, row) != NULL;
+	}
+	kiosk_frame_free(&f);
+	return found;
 }
 
 static void test_reason_parse(void)
@@ -219,6 +253,7 @@ static void test_view_writing(void)
 	CHECK(has(s, "about 1 min 4 s left"));
 	CHECK(has(s, "main cannot start: an install is running"));
 	CHECK(!has(s, "No news"));
+	CHECK(!has(s, "DELTA") && !has(s, " sent")); /* a full install: as before deltas */
 	m.now += 30; /* the status file stopped changing */
 	s = screen(&m, &ui, 80, 25);
 	CHECK(has(s, "No news from the install for 30 s"));
@@ -229,6 +264,124 @@ static void test_view_writing(void)
 	CHECK(kiosk_view_percent(&m.state) == 75);
 	s = screen(&m, &ui, 80, 25);
 	CHECK(has(s, " 75 %") && has(s, "step 5 of 5"));
+}
+
+/* A delta install, phase by phase: what crosses the tether and what main gave, the copies while
+ * they run, the bar over the body and then over the read-back, and at the end what was sent. */
+static void test_view_delta(void)
+{
+	struct kiosk_model m;
+	struct kiosk_ui ui = {0};
+	char line[2048];
+	model_example(&m);
+
+	/* the body's header is not in yet: no plan numbers to show */
+	set_delta_copying(&m);
+	m.state.state = LB_PHASE_RECEIVING;
+	m.state.received = m.state.bundle_size = m.state.image_total = m.state.reused = 0;
+	m.state.copied = m.state.written = 0;
+	const char *s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Receiving the bundle") && has(s, "step 1 of 5"));
+	CHECK(has(s, "DELTA    sending only what main does not hold already"));
+	CHECK(has(s, "0 B sent") && has(s, "  0 %"));
+
+	/* copying: the title says so, the copies count, the body waits */
+	set_delta_copying(&m);
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Copying what main already holds of version 2.0") && has(s, "step 3 of 5"));
+	CHECK(has(s, "DELTA    sending 9 MB, 230 MB of the 251 MB image reused from main"));
+	CHECK(has(s, "120 MB copied into place so far"));
+	CHECK(has(s, "4 kB of 9 MB sent") && has(s, "  0 %"));
+	CHECK(!has(s, "MB/s") && !has(s, "about"));
+	CHECK(!has(s, "Writing version"));
+	kiosk_view_status_line(&m, line, sizeof(line));
+	CHECK(strstr(
+	    line,
+	    "Copying what main already holds of version 2.0 0% (4 kB of 9 MB sent) | delta: sending 9 "
+	    "MB, 230 MB of the 251 MB image reused from main; 120 MB copied into place so far | main:"));
+	/* big letters on a big screen: the copies, not a percent that does not move */
+	s = screen(&m, &ui, 200, 60);
+	CHECK(has_big(s, "COPYING", 2) && !has_big(s, "WRITING", 2));
+
+	/* the copies are done, the body comes in: the bar and the rate follow it */
+	m.state.copied = 130000000;
+	m.state.written = 150000000;
+	m.state.received = 3000000;
+	m.state.mbps = 2.5;
+	m.state.eta_seconds = 2;
+	CHECK(kiosk_view_percent(&m.state) == 32);
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Writing version 2.0 to main") && !has(s, "Copying"));
+	CHECK(has_big(screen(&m, &ui, 200, 60), "WRITING 32%", 2));
+	CHECK(has(s, " 32 %") && has(s, "\u2588\u2591"));
+	CHECK(has(s, "3 MB of 9 MB sent  \u00b7  2.5 MB/s  \u00b7  about 2 s left"));
+	CHECK(has(s, "sending 9 MB, 230 MB of the 251 MB image reused from main"));
+	CHECK(has(s, "written 150 MB (130 MB copied from main)"));
+	/* a delta without moved chunks: nothing copied, nothing said about copies */
+	m.state.copied = 0;
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Writing version 2.0 to main") && has(s, "written 150 MB\n") && !has(s, "copied"));
+	m.state.copied = 130000000;
+
+	/* read-back: the bar over the image, which main's reused bytes are part of */
+	m.state.state = LB_PHASE_READBACK;
+	m.state.received = m.state.bundle_size;
+	m.state.written = 160000000;
+	m.state.readback = 100000000;
+	m.state.mbps = 50;
+	m.state.eta_seconds = 3;
+	CHECK(kiosk_view_percent(&m.state) == 39);
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Reading version 2.0 back and checking it") && has(s, "step 5 of 5"));
+	CHECK(has(s, " 39 %") && has(s, "100 MB of 251 MB  \u00b7  50.0 MB/s"));
+	CHECK(!has(s, "251 MB sent"));
+	CHECK(has(s, "DELTA    sent 9 MB, 230 MB of the 251 MB image reused from main"));
+	CHECK(has(s, "written 160 MB  \u00b7  verified 100 MB of 251 MB"));
+
+	/* done: what crossed the tether */
+	m.state.state = LB_PHASE_DONE;
+	m.install_running = false;
+	m.state.readback = m.state.image_total;
+	m.state.eta_seconds = 0;
+	snprintf(m.state.main_state, sizeof(m.state.main_state), "valid");
+	snprintf(m.state.main_version, sizeof(m.state.main_version), "2.0");
+	snprintf(m.state.last_result, sizeof(m.state.last_result), "installed");
+	snprintf(m.state.last_message, sizeof(m.state.last_message), "installed version 2.0");
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "Installed version 2.0") && has(s, "100 %"));
+	CHECK(has(s, "100 %\n           9 MB sent over the tether\n") && !has(s, "MB/s"));
+	CHECK(has(s, "DELTA    230 MB of the 251 MB image reused from main\n"));
+	CHECK(has(s, "written 160 MB  \u00b7  verified 251 MB of 251 MB"));
+	CHECK(has(s, "Enter  start main"));
+	kiosk_view_status_line(&m, line, sizeof(line));
+	CHECK(strstr(line,
+		     "Installed version 2.0 (9 MB sent over the tether) | delta: 230 MB of the 251 MB image "
+		     "reused from main; written 160 MB, verified 251 MB of 251 MB | main: valid 2.0"));
+
+	/* a failed delta: its message says what to do, nothing else is claimed */
+	m.state.state = LB_PHASE_FAILED;
+	snprintf(m.state.message, sizeof(m.state.message), "connection lost at 40 %% of the delta upload");
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "connection lost at 40 % of the delta upload") && !has(s, "DELTA"));
+	kiosk_view_status_line(&m, line, sizeof(line));
+	CHECK(!strstr(line, "delta:"));
+
+	/* every size: no overrun, and the bar keeps its place above the delta lines */
+	set_delta_copying(&m);
+	m.state.received = 3000000;
+	m.state.written = 150000000;
+	for (unsigned w = 1; w <= 260; w += 7)
+		for (unsigned h = 1; h <= 90; h += 3) {
+			s = screen(&m, &ui, w, h);
+			CHECK(s);
+			if (kiosk_view_fits(w, h))
+				CHECK(has(s, "LIFEBOAT") && has(s, "Enter") && has(s, "32 %"));
+			if (w >= 80 && h >= 25)
+				CHECK(has(s, "DELTA"));
+		}
+	/* a small screen keeps the summary on one line and drops the second */
+	s = screen(&m, &ui, 60, 16);
+	CHECK(has(s, "DELTA") && !has(s, "copied from main"));
 }
 
 static void test_view_done_and_failed(void)
@@ -556,6 +709,7 @@ int main(void)
 	    {"/kiosk/model/gather", test_gather},
 	    {"/kiosk/view/idle", test_view_idle},
 	    {"/kiosk/view/writing", test_view_writing},
+	    {"/kiosk/view/delta", test_view_delta},
 	    {"/kiosk/view/done-and-failed", test_view_done_and_failed},
 	    {"/kiosk/view/sizes", test_view_sizes},
 	    {"/kiosk/view/recovery", test_view_recovery},
