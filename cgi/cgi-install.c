@@ -304,7 +304,7 @@ int main(void)
 	lb_state_load(cfg.state_dir, &s.state);
 	s.state.state = LB_PHASE_RECEIVING;
 	s.state.received = s.state.bundle_size = s.state.written = s.state.readback = s.state.image_total = 0;
-	s.state.resumed = s.state.reused = s.state.copied = 0;
+	s.state.resumed = s.state.reused = s.state.copied = s.state.copy_total = s.state.bundle_total = 0;
 	s.state.delta = delta;
 	s.state.bundle_version[0] = s.state.bundle_compatible[0] = '\0';
 	s.state.started = (int64_t)time(NULL);

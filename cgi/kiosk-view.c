@@ -186,7 +186,7 @@ void kiosk_view_last_failure(const struct kiosk_model *m, char *ret, size_t size
  * the kiosk tells the copies from the upload. */
 static bool delta_copying(const struct lb_state *s)
 {
-	return s->delta && s->state == LB_PHASE_WRITING && s->copied > 0 && s->written == s->copied;
+	return s->delta && s->state == LB_PHASE_WRITING && s->copied < s->copy_total;
 }
 
 /* What the install is doing, as a technician would say it. */
@@ -286,7 +286,9 @@ static void progress_details(const struct kiosk_model *m, const char *sep, char 
 }
 
 /* A delta install in a line: what crosses the tether and what main gave, e.g.
- * "sending 9 MB, 230 MB of the 251 MB image reused from main"; "sent 9 MB, ..." once the whole
+ * "sending 9 MB of 70 MB; 230 MB of the 251 MB image from main" (the body of the whole bundle;
+ * "sending 9 MB, 230 MB of the 251 MB image reused from main" from a state that does not know
+ * the whole bundle's size); "sent ..." once the whole
  * body is in; at the end only what main gave, under what crossed the tether (progress_details).
  * `ret_more` (may be NULL) gets how far the writing is: the copies while they run, then written
  * and, from the read-back on, verified. Both "" for a full install. */
@@ -312,7 +314,12 @@ static void delta_summary(const struct lb_state *s, const char *sep, char *ret, 
 		snprintf(ret, size, "%s", "sending only what main does not hold already");
 	else if (s->state == LB_PHASE_DONE) /* what was sent is on the line above */
 		snprintf(ret, size, "%s of the %s image reused from main", reused, image);
-	else
+	else if (s->bundle_total) {
+		char whole[32];
+		format_bytes(s->bundle_total, whole, sizeof(whole));
+		snprintf(ret, size, "%s %s of %s; %s of the %s image from main", sent ? "sent" : "sending", send,
+			 whole, reused, image);
+	} else
 		snprintf(ret, size, "%s %s, %s of the %s image reused from main", sent ? "sent" : "sending",
 			 send, reused, image);
 	if (!ret_more || !more_size)

@@ -826,6 +826,8 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 	if (opt->plan) {
 		s.progress.delta = true;
 		s.progress.reused = opt->plan->reused_bytes;
+		s.progress.copy_total = opt->plan->copy_bytes;
+		s.progress.bundle_total = ret->bundle_size;
 	}
 	report(&s, LB_PHASE_VERIFYING);
 

@@ -36,6 +36,8 @@ struct lb_progress {
 	bool delta;
 	uint64_t reused; /* image bytes found on the target: in place, or copied */
 	uint64_t copied; /* of those, the bytes copied into place so far */
+	uint64_t copy_total;   /* the bytes to copy: copying runs while copied < copy_total */
+	uint64_t bundle_total; /* the whole bundle, of which the body carries bundle_size */
 };
 
 typedef void (*lb_progress_fn)(const struct lb_progress *p, void *userdata);

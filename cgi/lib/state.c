@@ -64,6 +64,8 @@ int lb_state_load(const char *dir, struct lb_state *ret)
 		U64("resumed", resumed);
 		U64("reused", reused);
 		U64("copied", copied);
+		U64("copy_total", copy_total);
+		U64("bundle_total", bundle_total);
 		else if (!strcmp(line, "delta")) s->delta = !strcmp(v, "1");
 		U64("bundle_size", bundle_size);
 		U64("written", written);
@@ -100,6 +102,8 @@ void lb_state_follow(struct lb_state *st, const struct lb_progress *p)
 	st->delta = p->delta;
 	st->reused = p->reused;
 	st->copied = p->copied;
+	st->copy_total = p->copy_total;
+	st->bundle_total = p->bundle_total;
 	if (p->manifest) {
 		snprintf(st->bundle_version, sizeof(st->bundle_version), "%s", p->manifest->version);
 		snprintf(st->bundle_compatible, sizeof(st->bundle_compatible), "%s", p->manifest->compatible);
@@ -132,8 +136,10 @@ int lb_state_save(const char *dir, struct lb_state *s)
 		   "\nimage_total=%" PRIu64 "\nmbps=%.1f\neta_seconds=%" PRId64 "\nstarted=%" PRId64 "\n",
 		s->received, s->bundle_size, s->written, s->readback, s->image_total, s->mbps, s->eta_seconds,
 		s->started);
-	fprintf(f, "resumed=%" PRIu64 "\ndelta=%d\nreused=%" PRIu64 "\ncopied=%" PRIu64 "\n", s->resumed, s->delta,
-		s->reused, s->copied);
+	fprintf(f,
+		"resumed=%" PRIu64 "\ndelta=%d\nreused=%" PRIu64 "\ncopied=%" PRIu64 "\ncopy_total=%" PRIu64
+		"\nbundle_total=%" PRIu64 "\n",
+		s->resumed, s->delta, s->reused, s->copied, s->copy_total, s->bundle_total);
 	put_text(f, "last.result", s->last_result);
 	put_text(f, "last.code", s->last_code);
 	put_text(f, "last.message", s->last_message);
@@ -191,8 +197,11 @@ void lb_state_json(const struct lb_state *s, const struct lb_recovery_report *re
 		s->eta_seconds);
 	/* A delta upload's body carries only what the device lacked: bundle_size and received count
 	 * the body (send_total says so), reused and copied what the device found itself. */
-	fprintf(f, ",\"delta\":%s,\"send_total\":%" PRIu64 ",\"reused\":%" PRIu64 ",\"copied\":%" PRIu64 "}",
-		s->delta ? "true" : "false", s->delta ? s->bundle_size : 0, s->reused, s->copied);
+	fprintf(f,
+		",\"delta\":%s,\"send_total\":%" PRIu64 ",\"bundle_total\":%" PRIu64 ",\"reused\":%" PRIu64
+		",\"copied\":%" PRIu64 ",\"copy_total\":%" PRIu64 "}",
+		s->delta ? "true" : "false", s->delta ? s->bundle_size : 0, s->delta ? s->bundle_total : 0, s->reused,
+		s->copied, s->copy_total);
 	fprintf(f, ",\"bundle\":{\"version\":");
 	lb_json_string(f, s->bundle_version);
 	fprintf(f, ",\"compatible\":");

@@ -35,6 +35,8 @@ struct lb_state {
 	bool delta;	  /* a delta upload: bundle_size and received count its body */
 	uint64_t reused;  /* image bytes the device held already (delta) */
 	uint64_t copied;  /* of those, copied into place so far */
+	uint64_t copy_total;   /* what is to be copied (delta) */
+	uint64_t bundle_total; /* the whole bundle (delta; bundle_size is the body) */
 	double mbps;
 	int64_t eta_seconds; /* -1: unknown */
 	int64_t started;     /* epoch seconds */

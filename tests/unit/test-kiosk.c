@@ -59,6 +59,8 @@ static void set_delta_copying(struct kiosk_model *m)
 	m->state.image_total = 251000000;
 	m->state.reused = 230000000;
 	m->state.copied = m->state.written = 120000000;
+	m->state.copy_total = 130000000;
+	m->state.bundle_total = 70000000;
 	m->state.mbps = 0;
 	m->state.eta_seconds = -1;
 }
@@ -289,7 +291,7 @@ static void test_view_delta(void)
 	set_delta_copying(&m);
 	s = screen(&m, &ui, 80, 25);
 	CHECK(has(s, "Copying what main already holds of version 2.0") && has(s, "step 3 of 5"));
-	CHECK(has(s, "DELTA    sending 9 MB, 230 MB of the 251 MB image reused from main"));
+	CHECK(has(s, "DELTA    sending 9 MB of 70 MB; 230 MB of the 251 MB image from main"));
 	CHECK(has(s, "120 MB copied into place so far"));
 	CHECK(has(s, "4 kB of 9 MB sent") && has(s, "  0 %"));
 	CHECK(!has(s, "MB/s") && !has(s, "about"));
@@ -298,7 +300,7 @@ static void test_view_delta(void)
 	CHECK(strstr(
 	    line,
 	    "Copying what main already holds of version 2.0 0% (4 kB of 9 MB sent) | delta: sending 9 "
-	    "MB, 230 MB of the 251 MB image reused from main; 120 MB copied into place so far | main:"));
+	    "MB of 70 MB; 230 MB of the 251 MB image from main; 120 MB copied into place so far | main:"));
 	/* big letters on a big screen: the copies, not a percent that does not move */
 	s = screen(&m, &ui, 200, 60);
 	CHECK(has_big(s, "COPYING", 2) && !has_big(s, "WRITING", 2));
@@ -315,13 +317,18 @@ static void test_view_delta(void)
 	CHECK(has_big(screen(&m, &ui, 200, 60), "WRITING 32%", 2));
 	CHECK(has(s, " 32 %") && has(s, "\u2588\u2591"));
 	CHECK(has(s, "3 MB of 9 MB sent  \u00b7  2.5 MB/s  \u00b7  about 2 s left"));
-	CHECK(has(s, "sending 9 MB, 230 MB of the 251 MB image reused from main"));
+	CHECK(has(s, "sending 9 MB of 70 MB; 230 MB of the 251 MB image from main"));
 	CHECK(has(s, "written 150 MB (130 MB copied from main)"));
 	/* a delta without moved chunks: nothing copied, nothing said about copies */
-	m.state.copied = 0;
+	m.state.copied = m.state.copy_total = 0;
 	s = screen(&m, &ui, 80, 25);
 	CHECK(has(s, "Writing version 2.0 to main") && has(s, "written 150 MB\n") && !has(s, "copied"));
-	m.state.copied = 130000000;
+	m.state.copied = m.state.copy_total = 130000000;
+	/* an older state file without the whole bundle's size: the line compares with the image */
+	m.state.bundle_total = 0;
+	s = screen(&m, &ui, 80, 25);
+	CHECK(has(s, "sending 9 MB, 230 MB of the 251 MB image reused from main"));
+	m.state.bundle_total = 70000000;
 
 	/* read-back: the bar over the image, which main's reused bytes are part of */
 	m.state.state = LB_PHASE_READBACK;
@@ -335,7 +342,7 @@ static void test_view_delta(void)
 	CHECK(has(s, "Reading version 2.0 back and checking it") && has(s, "step 5 of 5"));
 	CHECK(has(s, " 39 %") && has(s, "100 MB of 251 MB  \u00b7  50.0 MB/s"));
 	CHECK(!has(s, "251 MB sent"));
-	CHECK(has(s, "DELTA    sent 9 MB, 230 MB of the 251 MB image reused from main"));
+	CHECK(has(s, "DELTA    sent 9 MB of 70 MB; 230 MB of the 251 MB image from main"));
 	CHECK(has(s, "written 160 MB  \u00b7  verified 100 MB of 251 MB"));
 
 	/* done: what crossed the tether */
