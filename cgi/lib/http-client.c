@@ -131,6 +131,8 @@ static int parse_header(const char *l, size_t n, struct lb_http_response *r, boo
 					    (int)(vn > 40 ? 40 : vn), v);
 		*seen_te = true;
 		r->chunked = true;
+	} else if (IS("Accept-Ranges")) {
+		r->accept_ranges = vn == 5 && strncasecmp(v, "bytes", 5) == 0;
 	} else if (IS("Content-Range")) {
 		r->has_range = lb_content_range_parse(v, vn, &r->range);
 	} else if (IS("ETag")) {

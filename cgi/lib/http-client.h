@@ -36,6 +36,7 @@ struct lb_http_response {
 	bool has_length;
 	uint64_t content_length;
 	bool has_range; /* a valid Content-Range "bytes FIRST-LAST/TOTAL" */
+	bool accept_ranges; /* "Accept-Ranges: bytes": the server says it answers range requests */
 	struct lb_content_range range;
 	char etag[LB_HTTP_VALIDATOR_MAX + 1];
 	char last_modified[LB_HTTP_VALIDATOR_MAX + 1];

@@ -77,6 +77,7 @@ int lb_http_input_open(struct lb_http_input *hi, const char *url, const struct l
 		return r;
 	}
 	hi->size = resp->has_length ? resp->content_length : 0;
+	hi->accept_ranges = resp->accept_ranges;
 	snprintf(hi->etag, sizeof(hi->etag), "%s", resp->etag);
 	snprintf(hi->last_modified, sizeof(hi->last_modified), "%s", resp->last_modified);
 	/* a weak ETag may not be used in If-Range (RFC 9110, 13.1.5); Last-Modified may */

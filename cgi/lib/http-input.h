@@ -33,6 +33,7 @@ struct lb_http_input {
 	struct lb_http *http;
 	uint64_t position; /* body bytes handed out: where a reconnect resumes */
 	uint64_t size;	   /* the first response's Content-Length (0: unknown) */
+	bool accept_ranges; /* the first response said "Accept-Ranges: bytes" */
 	char validator[LB_HTTP_VALIDATOR_MAX + 1]; /* sent as If-Range */
 	char etag[LB_HTTP_VALIDATOR_MAX + 1], last_modified[LB_HTTP_VALIDATOR_MAX + 1];
 	unsigned drops;

@@ -799,6 +799,7 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 	if (opt->session_dir && !opt->resume && !opt->dry_run)
 		lb_session_discard(opt->session_dir);
 
+	s.progress.delta = opt->plan != NULL;
 	report(&s, LB_PHASE_RECEIVING);
 	if ((r = read_header(&s, err)) < 0)
 		goto finish;

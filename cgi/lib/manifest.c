@@ -136,7 +136,7 @@ static int parse_anchor(struct line_reader *r, const char *v, size_t n, uint32_t
 	uint64_t offset;
 	if (n < 10 || v[8] != '@' || !parse_hex32(v, 8, &c->anchor_key) || !parse_u64(v + 9, n - 9, &offset))
 		return fail(r, err, "chunk anchor is not '<8 hex digits>@<offset>' or '-'");
-	if (offset % 4096 != 0 || offset + 4096 > length)
+	if (offset % 4096 != 0 || length < 4096 || offset > length - 4096)
 		return fail(r, err, "chunk anchor offset is not a whole 4 KiB block of the chunk");
 	c->has_anchor = true;
 	c->anchor_offset = (uint32_t)offset;

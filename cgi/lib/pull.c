@@ -137,6 +137,15 @@ static void plan_delta(struct pull *p, struct lb_http_input *hi, const uint8_t *
 		return;
 	}
 	uint64_t total = lb_bundle_size(&h);
+	/* Pieces need a server that answers range requests, and a file that is this bundle alone. */
+	if (!hi->accept_ranges || (hi->size && hi->size != total)) {
+		lb_log(p->cfg->log_file, p->opt->program, "%s: downloading the whole bundle",
+		       !hi->accept_ranges ? "the server does not say it answers range requests"
+					  : "the file is not the bundle alone");
+		lb_delta_plan_free(plan);
+		lb_bundle_header_free(&h);
+		return;
+	}
 	size_t count = lb_delta_plan_ranges(plan, &h, ranges);
 	/* Worth it only when it saves something: each range costs a request. */
 	if (count == 0 || plan->send_bytes + count * 1024 >= total - total / 20) {
@@ -228,6 +237,8 @@ int lb_pull_install(const struct lb_config *cfg, const char *url, const struct l
 		r = lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for the bundle's header");
 	if (r == 0 && !opt->no_delta)
 		plan_delta(&p, &hi, header_bytes, header_size, &iopt, &plan, &ranges);
+	/* Reading main took a while; the open response waited (a closed one resumes by Range). */
+	hi.last_progress = now();
 	struct lb_input_prefixed prefixed = {.prefix = {.data = header_bytes, .size = header_size}, .rest = &net};
 	lb_input_init_prefixed(&in, &prefixed);
 	struct lb_install_result res = {0};
