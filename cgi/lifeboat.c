@@ -596,20 +596,43 @@ static int verb_reboot_recovery(int argc, char **argv)
 	return no_reboot ? 0 : run_reboot_command(&cfg, "recovery");
 }
 
+/* On a Raspberry Pi card the recovery hands over to main only when the firmware started it: a
+ * Pi 3 boots through U-Boot (config.txt's [pi3]), which counts main's attempts and chooses
+ * itself, and says so on the command line (lifeboat.loader=u-boot, overlay/boot/u-boot/boot.cmd).
+ * A hand-over there would spend an attempt and reboot into U-Boot's own choice again. */
 static int verb_boot_handover(int argc, char **argv)
 {
 	struct lb_config cfg;
 	struct lb_boot boot;
 	struct lb_error err = {0};
 	bool json, try_main;
-	const char *slot;
+	const char *slot, *cmdline_path = NULL;
+	char loader[32];
 	int code;
+	/* --cmdline FILE is this verb's own; the others are every boot verb's (boot_setup) */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--cmdline")) {
+			cmdline_path = argv[i + 1];
+			memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 1) * sizeof(*argv));
+			argc -= 2;
+			break;
+		}
 	if (!boot_setup(argc, argv,
-			   "Usage: lifeboat boot-handover [--config FILE]\n\nRaspberry Pi: run early by the recovery. "
-			   "Exit 0 and print 'main' when main should be tried now (its attempt is counted), exit 0 "
-			   "and print 'recovery' to stay.\n" BOOT_OPTIONS,
+			   "Usage: lifeboat boot-handover [--config FILE] [--cmdline FILE]\n\nRaspberry Pi: run early by "
+			   "the recovery. Exit 0 and print 'main' when main should be tried now (its attempt is "
+			   "counted), exit 0 and print 'recovery' to stay (always when U-Boot started the recovery: "
+			   "lifeboat.loader=u-boot on the command line).\n" BOOT_OPTIONS
+			   "  --cmdline FILE  the kernel command line (default /proc/cmdline)\n",
 			   &cfg, &boot, &json, &slot, &code))
 		return code;
+	_cleanup_free_ char *cmdline = lb_cmdline_read(cmdline_path);
+	if (cmdline && lb_cmdline_value(cmdline, "lifeboat.loader", loader, sizeof(loader)) &&
+	    !strcmp(loader, "u-boot")) {
+		fprintf(stderr, "%s: U-Boot started this recovery and counts main's attempts itself: no hand-over\n",
+			program);
+		printf("recovery\n");
+		return 0;
+	}
 	if (lb_boot_rpi_handover(&boot, slot, &try_main, &err) < 0)
 		return tool_fail(program, &err, json, NULL);
 	printf("%s\n", try_main ? "main" : "recovery");

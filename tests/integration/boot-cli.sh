@@ -66,3 +66,20 @@ if [ $safe -eq $kills ] && [ $mid -gt 0 ]; then
 else
 	fail /boot/invariant/sigkill "$safe of $kills kills left a safe boot state ($mid during the install)"
 fi
+
+# The Raspberry Pi hand-over (`lifeboat boot-handover`, run early by the rpi recovery): started by
+# the firmware, the recovery counts main's attempt and says `main`; started by U-Boot (a Pi 3:
+# lifeboat.loader=u-boot on its command line), it stays and counts nothing, since U-Boot did.
+mkenvimage -p 0 -s 0x1000 -o "$T/rpi.env" - </dev/null && cp "$T/rpi.env" "$T/rpi.env.redund"
+sed -e "s|^boot-backend = grub|boot-backend = rpi|" -e "s|^boot-env = .*|boot-env = $T/rpi.env|" \
+	"$T/lifeboat.conf" >"$T/rpi.conf"
+"$LB" install --config "$T/rpi.conf" "$T/b.lifeboat" >/dev/null
+echo "console=ttyS1,115200 root=PARTUUID=4c424f54-02 ro lifeboat.slot=recovery" >"$T/cmdline.firmware"
+echo "console=ttyS1,115200 root=PARTUUID=4c424f54-02 ro lifeboat.slot=recovery lifeboat.reason=requested lifeboat.loader=u-boot" >"$T/cmdline.uboot"
+rpi_left() { "$LB" status --config "$T/rpi.conf" --json | jq -r '.order[0].attempts_left'; }
+handover() { "$LB" boot-handover --config "$T/rpi.conf" --cmdline "$1" 2>"$T/handover.err"; }
+stays_for_uboot() { [ "$(handover "$T/cmdline.uboot")" = recovery ] && grep -q 'U-Boot started this recovery' "$T/handover.err"; }
+check /boot/cli/rpi-handover-uboot-stays stays_for_uboot
+check /boot/cli/rpi-handover-uboot-counts-nothing test "$(rpi_left)" = 3
+check /boot/cli/rpi-handover-firmware-tries-main test "$(handover "$T/cmdline.firmware")" = main
+check /boot/cli/rpi-handover-firmware-counts test "$(rpi_left)" = 2
