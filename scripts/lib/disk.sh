@@ -172,6 +172,25 @@ uboot_state_empty() {
 # uboot_state_list FILE: the variables of one copy of the boot state, one NAME=VALUE a line.
 uboot_state_list() { tail -c +5 "$1" | tr '\0' '\n' | sed '/^$/,$d'; }
 
+# rpi_pi3_boot_files < CONFIG_TXT: "KERNEL INITRD", the files a Raspberry Pi 3's firmware would
+# start from a boot partition with this config.txt (what U-Boot must load in its place): the
+# lines outside any conditional section, or in [all] or [pi3], the last one counting; kernel8.img
+# without kernel= (arm_64bit=1's default), initramfs8 with auto_initramfs=1, INITRD "-" for none.
+rpi_pi3_boot_files() {
+	awk '
+		/^[ \t]*\[/ { section = $0; gsub(/[][ \t]/, "", section); next }
+		section != "" && section != "all" && section != "pi3" { next }
+		{ sub(/#.*/, "") }
+		/^[ \t]*kernel[ \t]*=/ { kernel = $0; sub(/^[^=]*=[ \t]*/, "", kernel); sub(/[ \t]+$/, "", kernel) }
+		/^[ \t]*initramfs[ \t]/ { initrd = $2 }
+		/^[ \t]*auto_initramfs[ \t]*=[ \t]*1/ { auto = 1 }
+		END {
+			if (kernel == "") kernel = "kernel8.img"
+			if (initrd == "" && auto) initrd = "initramfs8"
+			print kernel, (initrd == "" ? "-" : initrd)
+		}'
+}
+
 # The U-Boot that QEMU's aarch64 virt machine runs as its firmware (Debian's u-boot-qemu).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 UBOOT_QEMU_ARM64=/usr/lib/u-boot/qemu_arm64/u-boot.bin

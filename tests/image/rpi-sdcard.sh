@@ -117,6 +117,22 @@ boot_partition() {
 }
 check $N/boot-partition boot_partition
 
+# the Pi 3's U-Boot (config.txt's [pi3]), its boot script, and the board file that script reads:
+# the recovery from partition 1, main from 3 with its cmdline.txt and the kernel its config.txt
+# names (kernel=vmlinuz, no initramfs)
+pi3_u_boot() {
+	cmp "$T/p1/u-boot-rpi3.bin" "$OUT/boot/u-boot-rpi3.bin" && cmp "$T/p1/boot.scr" "$OUT/boot/boot.scr" || return 1
+	sed -n '/^\[pi3\]/,/^\[/p' "$T/p1/config.txt" | grep -qx 'kernel=u-boot-rpi3.bin' || { echo "config.txt starts no U-Boot on a Pi 3"; return 1; }
+	local want
+	for want in lb_part_recovery=1 lb_kernel_recovery=vmlinuz lb_initrd_recovery=initrd.img lb_part_main=3 \
+		lb_kernel_main=vmlinuz lb_initrd_main= lb_cmdline_file_main=cmdline.txt 'lb_fdt=${fdt_addr}'; do
+		grep -qxF "$want" "$T/p1/lifeboat-board.txt" || { echo "lifeboat-board.txt has no $want: $(cat "$T/p1/lifeboat-board.txt")"; return 1; }
+	done
+	grep -q "^lb_cmdline_recovery=.*root=PARTUUID=4c424f54-02 .*lifeboat.sha256=$sha" "$T/p1/lifeboat-board.txt" ||
+		{ echo "the recovery's command line for U-Boot: $(grep cmdline_recovery "$T/p1/lifeboat-board.txt")"; return 1; }
+}
+check $N/pi3-u-boot pi3_u_boot
+
 # the state pair, as the recovery's installer left it: main first, with its attempts and version
 cat >"$T/status.conf" <<-EOF
 	compatible = lifeboat-rpi
@@ -236,45 +252,89 @@ warns_wrong_root() {
 check $N/warns-wrong-root warns_wrong_root
 rm -f "$T/card3.img"
 
-# ---- the card's recovery in QEMU's raspi3b ----
+# ---- the card in QEMU's raspi3b: U-Boot boots main, then the recovery ----
 
 # QEMU 7.2 emulates the Raspberry Pi 3B, not the 4, and no Pi firmware runs in it: QEMU plays
-# the firmware's part and loads what the card's config.txt names, from partition 1 itself
-# (vmlinuz, initrd.img, the Pi 3B's device tree, cmdline.txt as the command line). The card is
-# the one made above with the one-shot into the recovery set, so the recovery stays (a hand-over
-# to main would end the run: QEMU cannot tryboot), grown to a power of two as QEMU wants of an
-# SD card. systemd.watchdog_device=/dev/null: QEMU's BCM2835 watchdog resets the machine as soon
-# as it is started instead of counting. TCG runs the four Cortex-A53 slowly (the boot and data
-# mounts wait up to 5 minutes for their device): asserted are the card seen with its logical
-# partitions, the initramfs's line saying that root=PARTUUID=4c424f54-02 (cmdline.txt) is
-# mmcblk0p2 (it read the card's disk identifier), / the squashfs of mmcblk0p2 made read-only,
-# systemd started, the image's self-check passed, and, within the limit, the boot partition
-# mounted through udev's link /dev/disk/by-partuuid/4c424f54-01 (the fstab's name for it).
+# the firmware's part as config.txt's [pi3] section asks, starting partition 1's U-Boot
+# (u-boot-rpi3.bin) with the Pi 3B's device tree from there. U-Boot's distro boot finds boot.scr
+# on partition 1 and everything after that is the card's own: the boot state pair, the board
+# file, the kernels. The card is grown to a power of two, as QEMU wants of an SD card. QEMU's
+# emulated SD host reads at about 1.2 MiB/s: loading a 33 MiB kernel takes half a minute.
 N=/image/rpi/sdcard-raspi3b
 BOOT_LIMIT=${RPI_BOOT_LIMIT:-300}
 command -v qemu-system-aarch64 >/dev/null || { fail $N "qemu-system-aarch64 is missing: run scripts/install-deps"; exit 0; }
-echo "# $N: the Raspberry Pi firmware is not run: QEMU loads the kernel, initramfs, device tree and cmdline.txt that config.txt names, from the card's partition 1"
+echo "# $N: the Raspberry Pi firmware is not run: QEMU starts the U-Boot and device tree that config.txt's [pi3] names, from the card's partition 1"
+# raspi3b CARD CONSOLE: QEMU started in the background (its pid in $qemu), the card grown as
+# QEMU wants, the console (the mini UART, ttyS1, QEMU's second serial port) in CONSOLE
+raspi3b() {
+	local size pow=1
+	size=$(size_of "$1")
+	while [ $pow -lt "$size" ]; do pow=$((pow * 2)); done
+	truncate -s $pow "$1"
+	part_extract "$1" 1 "$T/u1.img"
+	mcopy -n -i "$T/u1.img" ::u-boot-rpi3.bin ::bcm2837-rpi-3-b.dtb "$T/"
+	: >"$2"
+	qemu-system-aarch64 -M raspi3b -m 1G -display none -no-reboot -kernel "$T/u-boot-rpi3.bin" \
+		-dtb "$T/bcm2837-rpi-3-b.dtb" -drive if=sd,format=raw,file="$1" -serial null -serial "file:$2" >"$T/qemu.log" 2>&1 &
+	qemu=$!
+}
+seen() { grep -aq -- "$1" "$console"; }
+stop_qemu() { kill $qemu 2>/dev/null; wait $qemu 2>/dev/null; }
+
+# 1. main: a card whose main has a real kernel (the recovery's, as main's boot partition holds
+# it), its own cmdline.txt, and 3 attempts. U-Boot counts one in both copies of the state, reads
+# main's command line from partition 3's cmdline.txt and starts main's kernel with it; asserted
+# up to the kernel's own line saying its command line (main's root file system here is no system).
+mkdir -p "$m/bootq"
+printf 'arm_64bit=1\nupstream_kernel=1\nkernel=vmlinuz\n' >"$m/bootq/config.txt"
+echo "console=ttyS1,115200 root=PARTUUID=4c424f54-05 rw rootwait lifeboat-test=main-cmdline" >"$m/bootq/cmdline.txt"
+cp "$OUT/vmlinuz" "$m/bootq/vmlinuz"
+mkfs.vfat -C "$m/bootq.img" $((48 * 1024)) >/dev/null && mcopy -i "$m/bootq.img" "$m/bootq"/* ::
+if ! "$SDCARD" --board rpi --main "$m/rootfs.img" --main-boot "$m/bootq.img" --main-mib 40 --main-boot-mib 56 --data-mib 32 \
+	--out "$T/mcard.img" >"$T/make5.log" 2>&1; then
+	fail $N/main "make-sdcard: $(tail -n 3 "$T/make5.log" | tr '\n' ' ')"
+	exit 0
+fi
+console=$T/raspi3b-main.console.log
+t0=$SECONDS
+raspi3b "$T/mcard.img" "$console"
+main_line='Kernel command line: console=ttyS1,115200 root=PARTUUID=4c424f54-05 rw rootwait lifeboat-test=main-cmdline lifeboat.slot=main lifeboat.loader=u-boot'
+while [ $((SECONDS - t0)) -lt "$BOOT_LIMIT" ] && kill -0 $qemu 2>/dev/null && ! seen "$main_line" && ! seen 'lifeboat: booting recovery'; do
+	sleep 1
+done
+elapsed=$((SECONDS - t0))
+stop_qemu
+cp "$console" "$OUT/sdcard-raspi3b-main.console.log" 2>/dev/null
+why="console: $(grep -a 'lifeboat\|Kernel command' "$console" | tail -n 3 | tr '\n' ' ' | cut -c1-300) (build/rpi/sdcard-raspi3b-main.console.log)"
+if seen 'lifeboat: booting main (2 attempts left after this one)'; then pass "$N/u-boot-chose-main"; else fail $N/u-boot-chose-main "$why"; fi
+if seen "$main_line"; then pass "$N/main-kernel-with-its-cmdline # $elapsed s from QEMU's start"; else fail $N/main-kernel-with-its-cmdline "no '$main_line': $why"; fi
+part_extract "$T/mcard.img" 1 "$T/m1.img"
+mcopy -n -i "$T/m1.img" ::lifeboat.env "$T/m1.env" && mcopy -n -i "$T/m1.img" ::lifeboat.env.redund "$T/m1.env.redund"
+counted() { uboot_state_list "$T/m1.env" | grep -qx LB_main_LEFT=2 && uboot_state_list "$T/m1.env.redund" | grep -qx LB_main_LEFT=2; }
+check $N/main-attempt-counted counted
+
+# 2. the recovery: the card made above with the one-shot into the recovery set (main installed,
+# with attempts left). U-Boot clears the one-shot and boots the recovery with
+# lifeboat.reason=requested and lifeboat.loader=u-boot, so the recovery does not hand over to main
+# (which would reboot: QEMU runs with -no-reboot and would end). The one change to the card:
+# systemd.watchdog_device=/dev/null added to the recovery's command line in the board file, as
+# QEMU's BCM2835 watchdog resets the machine as soon as it is started instead of counting.
+# Asserted: the card seen with its logical partitions, the initramfs's line saying that
+# root=PARTUUID=4c424f54-02 is mmcblk0p2 (it read the card's disk identifier), / the squashfs of
+# mmcblk0p2 made read-only, systemd started, the image's self-check passed, and, within the
+# limit, the boot partition mounted through udev's link /dev/disk/by-partuuid/4c424f54-01.
 if ! "$SDCARD" --board rpi --main "$m/rootfs.img" --main-boot "$m/boot.img" "${sizes[@]}" --start-in recovery \
 	--out "$T/qcard.img" >"$T/make4.log" 2>&1; then
 	fail $N "make-sdcard --start-in recovery: $(tail -n 3 "$T/make4.log" | tr '\n' ' ')"
 	exit 0
 fi
 part_extract "$T/qcard.img" 1 "$T/q1.img"
-mkdir -p "$T/q1"
-mcopy -n -i "$T/q1.img" ::vmlinuz ::initrd.img ::bcm2837-rpi-3-b.dtb ::cmdline.txt "$T/q1/"
-size=$(size_of "$T/qcard.img") pow=1
-while [ $pow -lt "$size" ]; do pow=$((pow * 2)); done
-truncate -s $pow "$T/qcard.img"
+mcopy -n -i "$T/q1.img" ::lifeboat-board.txt "$T/q1-board.txt"
+sed -i 's|^lb_cmdline_recovery=.*|& systemd.watchdog_device=/dev/null|' "$T/q1-board.txt"
+mcopy -o -i "$T/q1.img" "$T/q1-board.txt" ::lifeboat-board.txt && part_write "$T/qcard.img" 1 "$T/q1.img"
 console=$T/raspi3b.console.log
-: >"$console"
 t0=$SECONDS
-qemu-system-aarch64 -M raspi3b -m 1G -display none -no-reboot -kernel "$T/q1/vmlinuz" -initrd "$T/q1/initrd.img" \
-	-dtb "$T/q1/bcm2837-rpi-3-b.dtb" -append "$(cat "$T/q1/cmdline.txt") systemd.watchdog_device=/dev/null" \
-	-drive if=sd,format=raw,file="$T/qcard.img" -serial null -serial "file:$console" >"$T/qemu.log" 2>&1 &
-qemu=$!
-# the console is the mini UART (ttyS1, QEMU's second serial port), the last console= of cmdline.txt
-# (journald's lines reach it late and out of order: wait for all of them)
-seen() { grep -aq -- "$1" "$console"; }
+raspi3b "$T/qcard.img" "$console"
 protected='protect-recovery: /dev/mmcblk0p2 (holding /, squashfs) is read-only'
 chose='lifeboat initramfs: root=PARTUUID=4c424f54-02 is /dev/mmcblk0p2'
 # systemd's own line, or its status line once journald has started (the unit's name shortened)
@@ -288,10 +348,16 @@ while [ $((SECONDS - t0)) -lt "$BOOT_LIMIT" ] && kill -0 $qemu 2>/dev/null && ! 
 	sleep 2
 done
 elapsed=$((SECONDS - t0))
-kill $qemu 2>/dev/null
-wait $qemu 2>/dev/null
+running=no
+! kill -0 $qemu 2>/dev/null || running=yes
+stop_qemu
 cp "$console" "$OUT/sdcard-raspi3b.console.log" 2>/dev/null
 why="$(tail -n 2 "$T/qemu.log" | tr '\n' ' ') console: $(grep -a . "$console" | tail -n 2 | tr '\n' ' ' | cut -c1-200) (build/rpi/sdcard-raspi3b.console.log)"
+if seen 'lifeboat: booting recovery (reason: requested)' && seen 'Kernel command line: .*lifeboat.slot=recovery lifeboat.reason=requested lifeboat.loader=u-boot'; then
+	pass "$N/u-boot-chose-recovery"
+else
+	fail $N/u-boot-chose-recovery "no U-Boot choice of the recovery, or not on the kernel's command line: $(grep -a 'lifeboat:\|Kernel command' "$console" | head -n 3 | tr '\n' ' ') $why"
+fi
 if seen 'mmcblk0: p1 p2 p3 p4 < p5 p6 >'; then pass "$N/card-found"; else fail $N/card-found "no mmcblk0 with p1 p2 p3 p4 < p5 p6 >: $why"; fi
 if seen "$chose"; then pass "$N/root-by-partuuid"; else fail $N/root-by-partuuid "no '$chose': $(grep -a 'lifeboat initramfs' "$console" | head -n 3 | tr '\n' ' ') $why"; fi
 if seen "$protected"; then
@@ -301,10 +367,12 @@ else
 fi
 if seen 'systemd\[1\]: systemd [0-9][^ ]* running'; then pass "$N/systemd"; else fail $N/systemd "systemd did not start: $why"; fi
 if seen "$self_checked"; then
-	pass "$N/self-check # $elapsed s from QEMU's start (TCG)"
+	pass "$N/self-check # $elapsed s from QEMU's start (TCG, U-Boot included)"
 else
 	fail $N/self-check "no finished self-check within $BOOT_LIMIT s: $why"
 fi
+# no hand-over: the recovery stayed (a reboot ends QEMU, -no-reboot)
+if [ $running = yes ] && ! seen 'tryboot'; then pass "$N/no-hand-over-after-u-boot"; else fail $N/no-hand-over-after-u-boot "QEMU ended (a reboot?) before the boot was seen: $why"; fi
 # The mount waits for udev's coldplug, late under TCG (5 minutes for the device, counted from
 # systemd's start): not reached within the limit is said, not counted; a failed one is.
 if seen "$boot_mounted"; then

@@ -7,14 +7,27 @@
 # readable: the recovery boots.
 #
 # The board values come from lifeboat-board.txt on the same partition (`env import -t`):
-#   lb_dev, lb_bootpart     where this partition is, e.g. "virtio 0" and 1
+#   lb_dev, lb_bootpart     where this partition is, e.g. "virtio 0" and 1 (default: where
+#                           distro boot found this script)
 #   lb_part_<slot>          the slot's partition number on lb_dev (main, A, B, recovery)
 #   lb_cmdline_<slot>       the slot's kernel command line
+#   lb_cmdline_file_<slot>  or a file on the slot's partition holding it (a Raspberry Pi main's
+#                           cmdline.txt, which its updates change); read when the slot boots
+#   lb_kernel_<slot>, lb_initrd_<slot>   the files on the slot's partition (default
+#                           /boot/vmlinuz and /boot/initrd.img; an empty initrd: none)
 #   lb_env_addr, lb_kernel_addr, lb_initrd_addr, lb_fdt   memory to use (lb_fdt: the device tree address)
 # An address may name one of U-Boot's variables, e.g. lb_fdt=${fdtcontroladdr} or
 # lb_kernel_addr=${kernel_addr_r}: `env import` keeps such a value as text and hush expands a
 # variable only once, so they are expanded here, through `run`.
+# Every kernel started here gets lifeboat.loader=u-boot: on a Raspberry Pi card, where the
+# recovery hands over to main itself unless U-Boot did the counting (docs/boot.md), it says who did.
 
+setenv lb_dev "${devtype} ${devnum}"
+setenv lb_bootpart ${distro_bootpart}
+for lb_slot in main A B recovery; do
+	setenv lb_kernel_${lb_slot} /boot/vmlinuz
+	setenv lb_initrd_${lb_slot} /boot/initrd.img
+done
 setenv lb_board_addr ${kernel_addr_r}
 load ${devtype} ${devnum}:${distro_bootpart} ${lb_board_addr} lifeboat-board.txt && env import -t ${lb_board_addr} ${filesize}
 setenv lb_expand "setenv lb_env_addr ${lb_env_addr}; setenv lb_kernel_addr ${lb_kernel_addr}; setenv lb_initrd_addr ${lb_initrd_addr}; setenv lb_fdt ${lb_fdt}"
@@ -77,13 +90,32 @@ fi
 
 if test "${lb_boot}" != "recovery"; then
 	echo "lifeboat: booting ${lb_boot} (${lb_left} attempts left after this one)"
-	if test "${lb_boot}" = "main"; then setenv lb_part ${lb_part_main}; setenv lb_cmdline "${lb_cmdline_main}"; fi
-	if test "${lb_boot}" = "A"; then setenv lb_part ${lb_part_A}; setenv lb_cmdline "${lb_cmdline_A}"; fi
-	if test "${lb_boot}" = "B"; then setenv lb_part ${lb_part_B}; setenv lb_cmdline "${lb_cmdline_B}"; fi
-	if load ${lb_dev}:${lb_part} ${lb_kernel_addr} /boot/vmlinuz && load ${lb_dev}:${lb_part} ${lb_initrd_addr} /boot/initrd.img; then
-		setenv lb_initrd_size ${filesize}
-		setenv bootargs "${lb_cmdline} lifeboat.slot=${lb_boot}"
-		booti ${lb_kernel_addr} ${lb_initrd_addr}:${lb_initrd_size} ${lb_fdt}
+	if test "${lb_boot}" = "main"; then setenv lb_part ${lb_part_main}; setenv lb_cmdline "${lb_cmdline_main}"; setenv lb_cmdline_file "${lb_cmdline_file_main}"; setenv lb_kernel "${lb_kernel_main}"; setenv lb_initrd "${lb_initrd_main}"; fi
+	if test "${lb_boot}" = "A"; then setenv lb_part ${lb_part_A}; setenv lb_cmdline "${lb_cmdline_A}"; setenv lb_cmdline_file "${lb_cmdline_file_A}"; setenv lb_kernel "${lb_kernel_A}"; setenv lb_initrd "${lb_initrd_A}"; fi
+	if test "${lb_boot}" = "B"; then setenv lb_part ${lb_part_B}; setenv lb_cmdline "${lb_cmdline_B}"; setenv lb_cmdline_file "${lb_cmdline_file_B}"; setenv lb_kernel "${lb_kernel_B}"; setenv lb_initrd "${lb_initrd_B}"; fi
+	# A command line kept in a file is imported as the value of lb_cmdline_read: the file is
+	# loaded behind the 16 bytes "lb_cmdline_read=" written here (U-Boot has no command that
+	# reads a file into a variable), and `env import -t` takes its first line.
+	if test -n "${lb_cmdline_file}"; then
+		setenv lb_cmdline_read
+		setexpr lb_a ${lb_env_addr} + 4; setexpr lb_b ${lb_env_addr} + 8; setexpr lb_c ${lb_env_addr} + 0xc; setexpr lb_text_addr ${lb_env_addr} + 0x10
+		mw.l ${lb_env_addr} 0x635f626c; mw.l ${lb_a} 0x696c646d; mw.l ${lb_b} 0x725f656e; mw.l ${lb_c} 0x3d646165
+		if load ${lb_dev}:${lb_part} ${lb_text_addr} ${lb_cmdline_file}; then
+			setexpr lb_text_size ${filesize} + 0x10
+			env import -t -r ${lb_env_addr} ${lb_text_size} lb_cmdline_read
+		fi
+		setenv lb_cmdline "${lb_cmdline_read}"
+	fi
+	setenv lb_initrd_arg -
+	if load ${lb_dev}:${lb_part} ${lb_kernel_addr} ${lb_kernel} && test -n "${lb_cmdline}"; then
+		if test -n "${lb_initrd}"; then
+			setenv lb_initrd_arg
+			load ${lb_dev}:${lb_part} ${lb_initrd_addr} ${lb_initrd} && setenv lb_initrd_arg ${lb_initrd_addr}:${filesize}
+		fi
+		if test -n "${lb_initrd_arg}"; then
+			setenv bootargs "${lb_cmdline} lifeboat.slot=${lb_boot} lifeboat.loader=u-boot"
+			booti ${lb_kernel_addr} ${lb_initrd_arg} ${lb_fdt}
+		fi
 	fi
 	# Only reached when the kernel could not be loaded or started: the attempt is counted.
 	echo "lifeboat: ${lb_boot} could not be loaded; resetting"
@@ -91,10 +123,10 @@ if test "${lb_boot}" != "recovery"; then
 fi
 
 echo "lifeboat: booting recovery (reason: ${lb_reason})"
-load ${lb_dev}:${lb_part_recovery} ${lb_kernel_addr} /boot/vmlinuz
-load ${lb_dev}:${lb_part_recovery} ${lb_initrd_addr} /boot/initrd.img
+load ${lb_dev}:${lb_part_recovery} ${lb_kernel_addr} ${lb_kernel_recovery}
+load ${lb_dev}:${lb_part_recovery} ${lb_initrd_addr} ${lb_initrd_recovery}
 setenv lb_initrd_size ${filesize}
-setenv bootargs "${lb_cmdline_recovery} lifeboat.slot=recovery lifeboat.reason=${lb_reason}"
+setenv bootargs "${lb_cmdline_recovery} lifeboat.slot=recovery lifeboat.reason=${lb_reason} lifeboat.loader=u-boot"
 booti ${lb_kernel_addr} ${lb_initrd_addr}:${lb_initrd_size} ${lb_fdt}
 echo "lifeboat: the recovery could not be loaded"
 reset
