@@ -133,7 +133,7 @@ board_programs = $(if $(filter arm64,$(call board_var,ARCH,$(1))),$(ARM64_PROGRA
 RECOVERY_PROGRAMS := $(call board_programs,$(BOARD))
 RECOVERY_DEVICE_FILES := $(RECOVERY_PROGRAMS)/bin/lifeboat $(RECOVERY_PROGRAMS)/bin/lifeboat-kiosk \
 	$(CGIS:%=$(RECOVERY_PROGRAMS)/cgi-bin/%)
-RECOVERY_BOOT_SOURCES := $(if $(filter uboot,$(RECOVERY_BOOT_BACKEND)),overlay/boot/u-boot/boot.cmd) \
+RECOVERY_BOOT_SOURCES := $(if $(filter uboot rpi,$(RECOVERY_BOOT_BACKEND)),overlay/boot/u-boot/boot.cmd) \
 	$(if $(filter rpi,$(RECOVERY_BOOT_BACKEND)),$(wildcard overlay/boot/rpi/*))
 RECOVERY_INPUTS := rootfs/build rootfs/packages rootfs/boards/$(BOARD).conf $(wildcard rootfs/boards/*.sh) \
 	$(wildcard rootfs/initramfs/*) $(shell find overlay -path overlay/boot -prune -o -type f -print) \
@@ -152,7 +152,7 @@ sdcard: all recovery
 	@scripts/make-sdcard --board $(BOARD) --build-dir $(B) --main "$(MAIN)" $(if $(MAIN_BOOT),--main-boot "$(MAIN_BOOT)") $(SDCARD_ARGS)
 
 # make check builds the Raspberry Pi recovery too, whatever BOARD is: tests/image/rpi-sdcard.sh
-# makes a whole rpi card from it, reads it back, and boots its recovery in QEMU's raspi3b (the
+# makes a whole rpi card from it, reads it back, and boots it through its Pi 3 U-Boot in QEMU's raspi3b (the
 # Pi firmware cannot run here). About 5 min on a first build, 2 with its bootstrap cached.
 recovery-rpi: all
 	@$(MAKE) --no-print-directory recovery BOARD=rpi

@@ -165,6 +165,15 @@ else
 	# the disk identifier that main's cmdline.txt and fstab name (PARTUUID=4c424f54-NN)
 	check $N/sdcard-disk-id sh -c "sfdisk --dump '$C' | grep -qx 'label-id: 0x4c424f54'"
 	check $N/sdcard-p6-data sh -c "blkid -p -o value -s LABEL -O $(part_geometry "$C" 6 | cut -d' ' -f1) '$C' | grep -qx data"
+	# the Pi 3's U-Boot starts main's kernel and initramfs as main's config.txt names them
+	# (Pi OS's: kernel8.img by default, initramfs8 with auto_initramfs=1)
+	pi3_names() {
+		part_extract "$C" 1 "$T/card-p1.img" && MTOOLS_SKIP_CHECK=1 mtype -i "$T/card-p1.img" ::lifeboat-board.txt >"$T/card-board.txt" &&
+			grep -qx lb_kernel_main=kernel8.img "$T/card-board.txt" && grep -qx lb_initrd_main=initramfs8 "$T/card-board.txt" ||
+			{ echo "lifeboat-board.txt: $(grep _main "$T/card-board.txt" | tr '\n' ' ')"; return 1; }
+		! grep -q "warning: main's boot image has no" "$T/card.log" || { grep warning "$T/card.log"; return 1; }
+	}
+	check $N/sdcard-pi3-main-files pi3_names
 	cp "$C" "$T/converted-card.img"
 fi
 
