@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static const char *env(const char *name)
 {
@@ -148,6 +149,26 @@ bool cgi_refuse_unsafe_post(const struct cgi_request *r)
 	return false;
 }
 
+bool cgi_refuse_octet_post(const struct cgi_request *r, uint64_t length_max, const char *what,
+			   const char *length_hint)
+{
+	char msg[512];
+	if (cgi_refuse_unsafe_post(r))
+		return true;
+	if (!r->content_type || strcasecmp(r->content_type, "application/octet-stream") != 0) {
+		snprintf(msg, sizeof(msg), "send %s as application/octet-stream", what);
+		cgi_error(415, "unsupported-media-type", msg, NULL);
+		return true;
+	}
+	/* 0 is also a body of unknown length (chunked): these bodies are small, a client knows it */
+	if (r->content_length == 0 || r->content_length > length_max) {
+		snprintf(msg, sizeof(msg), "send %s", length_hint);
+		cgi_error(400, "bad-request", msg, NULL);
+		return true;
+	}
+	return false;
+}
+
 bool cgi_refuse_unless_get(const struct cgi_request *r)
 {
 	if (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
@@ -190,6 +211,20 @@ bool cgi_take_install_lock(const struct lb_config *c, int *ret_lock_fd)
 }
 
 static atomic_bool *cancel_flag;
+
+ssize_t cgi_read_request_body(void *ctx, void *buf, size_t size)
+{
+	(void)ctx;
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, size);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+		if (cancel_flag && atomic_load(cancel_flag))
+			return -ECONNABORTED;
+	}
+}
 
 static void on_termination(int sig)
 {

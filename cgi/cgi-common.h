@@ -1,14 +1,23 @@
 /* What the CGI programs share: the request as lighttpd describes it in the environment, the
- * cross-site check every POST makes, and JSON responses and errors in the one shape of
- * docs/http-api.md. Program layer: this is where HTTP is spoken; the library knows none of it. */
+ * cross-site check every POST makes (and the checks of a raw bundle header's POST), reading the
+ * request body, and JSON responses and errors in the one shape of docs/http-api.md. Program
+ * layer: this is where HTTP is spoken; the library knows none of it. */
 #pragma once
 
+#include "lib/bundle.h"
 #include "lib/config.h"
 #include "lib/error.h"
+#include "lib/manifest.h"
+#include "lib/signature.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/* A bundle's header is at most this long: preamble, the largest manifest, a signature. The
+ * endpoints that take a header (install-plan, session) take no more. */
+#define CGI_BUNDLE_HEADER_MAX (LB_BUNDLE_PREAMBLE_SIZE + LB_MANIFEST_SIZE_MAX + LB_SIGNATURE_BLOCK_SIZE)
 
 struct cgi_request {
 	const char *method;
@@ -42,8 +51,21 @@ void cgi_error_from(const struct lb_error *err, const char *target_state);
  * method than POST, or a request from another site. Returns true when refused. */
 bool cgi_refuse_unsafe_post(const struct cgi_request *r);
 
+/* Refuses (with a complete response) what an endpoint that takes a raw body must not accept:
+ * what cgi_refuse_unsafe_post refuses, another Content-Type than application/octet-stream (415),
+ * and an empty body or one longer than `length_max` (400). `what` names the body the endpoint
+ * wants ("the bundle's header (...)"), `length_hint` says how long it is: the messages say
+ * "send WHAT as application/octet-stream" and "send LENGTH_HINT". Returns true when refused. */
+bool cgi_refuse_octet_post(const struct cgi_request *r, uint64_t length_max, const char *what,
+			   const char *length_hint);
+
 /* Refuses (with a complete 405 response) any method but GET (and HEAD). Returns true when refused. */
 bool cgi_refuse_unless_get(const struct cgi_request *r);
+
+/* The request body, as lighttpd streams it into standard input: an lb_input read function
+ * (`ctx` unused). A read interrupted by a signal is retried, unless cgi_cancel_on_termination's
+ * flag is set (lighttpd signals a CGI whose client went away): then -ECONNABORTED. */
+ssize_t cgi_read_request_body(void *ctx, void *buf, size_t size);
 
 /* Loads the configuration; on failure answers 500 and returns false. */
 bool cgi_load_config(struct lb_config *c);

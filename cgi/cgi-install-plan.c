@@ -12,23 +12,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 static const char *program = "install-plan";
-
-/* The header of a bundle is at most this long: preamble, the largest manifest, a signature. */
-#define HEADER_MAX (LB_BUNDLE_PREAMBLE_SIZE + LB_MANIFEST_SIZE_MAX + LB_SIGNATURE_BLOCK_SIZE)
-
-static ssize_t read_request_body(void *ctx, void *buf, size_t size)
-{
-	(void)ctx;
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, size);
-		if (n >= 0 || errno != EINTR)
-			return n >= 0 ? n : -errno;
-	}
-}
 
 int main(void)
 {
@@ -38,21 +24,11 @@ int main(void)
 	int lock_fd = -1;
 
 	cgi_request_from_env(&req);
-	if (cgi_refuse_unsafe_post(&req) || !cgi_load_config(&cfg))
+	if (cgi_refuse_octet_post(&req, CGI_BUNDLE_HEADER_MAX, "the bundle's header (its first 20 + M + S bytes)",
+				  "the bundle's header only: its first 20 + M + S bytes (M and S are the big-endian "
+				  "numbers at bytes 12 and 16), at most 4 MiB") ||
+	    !cgi_load_config(&cfg))
 		return 0;
-	if (!req.content_type || strcasecmp(req.content_type, "application/octet-stream") != 0) {
-		cgi_error(415, "unsupported-media-type",
-			  "send the bundle's header (its first 20 + M + S bytes) as application/octet-stream",
-			  NULL);
-		return 0;
-	}
-	if (req.content_length == 0 || req.content_length > HEADER_MAX) {
-		cgi_error(400, "bad-request",
-			  "send the bundle's header only: its first 20 + M + S bytes (M and S are the big-endian "
-			  "numbers at bytes 12 and 16), at most 4 MiB",
-			  NULL);
-		return 0;
-	}
 	if (!cgi_take_install_lock(&cfg, &lock_fd))
 		return 0;
 
@@ -63,7 +39,7 @@ int main(void)
 	struct lb_install_options opt = {.keyring = keys};
 	lb_config_install_options(&cfg, specs, NULL, &opt);
 
-	struct lb_input in = {.read = read_request_body};
+	struct lb_input in = {.read = cgi_read_request_body};
 	struct lb_bundle_header header = {0};
 	struct lb_delta_plan plan = {0};
 	lb_delta_plan_discard(cfg.state_dir);

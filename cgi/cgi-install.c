@@ -22,22 +22,6 @@
 static const char *program = "install";
 static atomic_bool cancel_requested;
 
-/* Standard input, as lighttpd streams the request body into it. When the client goes away,
- * lighttpd signals this process: the blocked read is interrupted, and ends the install. */
-static ssize_t read_request_body(void *ctx, void *buf, size_t size)
-{
-	(void)ctx;
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, size);
-		if (n >= 0)
-			return n;
-		if (errno != EINTR)
-			return -errno;
-		if (atomic_load(&cancel_requested))
-			return -ECONNABORTED;
-	}
-}
-
 /* After an early error the rest of the body is read and dropped rather than left unread: a
  * connection closed under a client that is still sending is reset, and browsers answer a reset
  * by sending the whole POST again. curl stops sending once it has the error response; the page
@@ -46,7 +30,7 @@ static void drain_request_body(const struct cgi_request *req, uint64_t received)
 {
 	static char sink[64 << 10];
 	while (!atomic_load(&cancel_requested) && (!req->content_length || received < req->content_length)) {
-		ssize_t n = read_request_body(NULL, sink, sizeof(sink));
+		ssize_t n = cgi_read_request_body(NULL, sink, sizeof(sink));
 		if (n <= 0)
 			break;
 		received += (uint64_t)n;
@@ -156,7 +140,7 @@ static bool skip_request_body(uint64_t count)
 {
 	static char sink[64 << 10];
 	while (count > 0) {
-		ssize_t n = read_request_body(NULL, sink, count < sizeof(sink) ? (size_t)count : sizeof(sink));
+		ssize_t n = cgi_read_request_body(NULL, sink, count < sizeof(sink) ? (size_t)count : sizeof(sink));
 		if (n <= 0)
 			return false;
 		count -= (uint64_t)n;
@@ -302,15 +286,8 @@ int main(void)
 	struct session s = {.cfg = &cfg, .started = now(), .body_start = body_start};
 	s.rate_started = s.started;
 	lb_state_load(cfg.state_dir, &s.state);
-	s.state.state = LB_PHASE_RECEIVING;
-	s.state.received = s.state.bundle_size = s.state.written = s.state.readback = s.state.image_total = 0;
-	s.state.resumed = s.state.reused = s.state.copied = s.state.copy_total = s.state.bundle_total = 0;
+	lb_state_begin(&s.state, "receiving");
 	s.state.delta = delta;
-	s.state.bundle_version[0] = s.state.bundle_compatible[0] = '\0';
-	s.state.started = (int64_t)time(NULL);
-	s.state.mbps = 0;
-	s.state.eta_seconds = -1;
-	snprintf(s.state.message, sizeof(s.state.message), "receiving");
 	save(&s);
 	if (req.content_range)
 		lb_log(cfg.log_file, program, "upload from %s resumes version %s at byte %llu of %llu (body from %llu)",
@@ -324,7 +301,7 @@ int main(void)
 	struct lb_error key_err = {0};
 	lb_keyring_load(cfg.keyring, &keys, &key_err); /* no keys: the installer names the problem */
 
-	struct lb_input raw = {.read = read_request_body}, in = raw;
+	struct lb_input raw = {.read = cgi_read_request_body}, in = raw;
 	/* The chunks between the client's offset and the session's resume point are held already. */
 	if (req.content_range && !skip_request_body(resume.resume_offset - body_start)) {
 		lb_keyring_free(keys);

@@ -12,11 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
-
-/* The header of a bundle is at most this long: preamble, the largest manifest, a signature. */
-#define HEADER_MAX (LB_BUNDLE_PREAMBLE_SIZE + LB_MANIFEST_SIZE_MAX + LB_SIGNATURE_BLOCK_SIZE)
 
 static int read_body(uint64_t length, uint8_t **ret, size_t *ret_size)
 {
@@ -42,18 +38,11 @@ int main(void)
 
 	cgi_request_from_env(&req);
 	bool post = !strcmp(req.method, "POST");
-	if ((post ? cgi_refuse_unsafe_post(&req) : cgi_refuse_unless_get(&req)) || !cgi_load_config(&cfg))
+	bool refused = post ? cgi_refuse_octet_post(&req, CGI_BUNDLE_HEADER_MAX, "the bundle's first bytes (its header)",
+						    "the bundle's header: its first bytes, at most 4 MiB")
+			    : cgi_refuse_unless_get(&req);
+	if (refused || !cgi_load_config(&cfg))
 		return 0;
-	if (post && (!req.content_type || strcasecmp(req.content_type, "application/octet-stream") != 0)) {
-		cgi_error(415, "unsupported-media-type",
-			  "send the bundle's first bytes (its header) as application/octet-stream", NULL);
-		return 0;
-	}
-	if (post && (req.content_length == 0 || req.content_length > HEADER_MAX)) {
-		cgi_error(400, "bad-request", "send the bundle's header: its first bytes, at most 4 MiB",
-			  NULL);
-		return 0;
-	}
 
 	int r = lb_session_load(cfg.state_dir, &session, &err);
 	bool active = lb_state_locked(cfg.state_dir);

@@ -22,6 +22,7 @@ struct job {
 	struct lb_target *target; /* NULL in a dry run: check only */
 	uint32_t index;
 	uint32_t seq; /* the chunk's index across all images */
+	bool in_place; /* read back: a delta plan found it on the target and it was not written */
 	uint8_t *compressed;
 	uint8_t *data; /* aligned for direct I/O */
 };
@@ -147,6 +148,13 @@ static int readback_job(struct pipeline *p, struct job *j, struct lb_error *err)
 		lb_sha256(j->data, length, digest);
 		ok = memcmp(digest, c->sha256, LB_SHA256_SIZE) == 0;
 	}
+	/* Nothing wrote an in-place chunk: other bytes there mean main changed after the plan (an
+	 * install by another way, a write to the device), not that the card lost what it was given. */
+	if (!ok && j->in_place)
+		return lb_error_set(err, EIO, LB_E_PLAN_STALE,
+				    "%s is no longer in place on %s, where the plan found it: main changed since the "
+				    "plan; ask for a new plan and send again",
+				    chunk_where(j, where, sizeof(where)), j->target->path);
 	if (!ok)
 		return lb_error_set(err, EIO, LB_E_READBACK,
 				    "%s reads back different from what was written to %s: the card does not keep "
@@ -594,13 +602,16 @@ static int stream_payload_end(struct install *s, struct lb_error *err)
 static int readback(struct install *s, struct pipeline *p)
 {
 	const struct lb_manifest *m = &s->header.manifest;
+	const struct lb_delta_plan *plan = s->opt->plan;
+	uint32_t seq = 0;
 	for (unsigned i = 0; i < m->image_count; i++)
-		for (uint32_t c = 0; c < m->images[i].chunk_count; c++) {
+		for (uint32_t c = 0; c < m->images[i].chunk_count; c++, seq++) {
 			struct job *j = pipeline_take(p);
 			if (!j)
 				return -EIO;
 			*j = (struct job){.kind = JOB_READBACK, .image = &m->images[i], .target = &s->targets[i],
-					  .index = c, .compressed = j->compressed, .data = j->data};
+					  .index = c, .seq = seq, .in_place = plan && plan->kind[seq] == LB_PLAN_IN_PLACE,
+					  .compressed = j->compressed, .data = j->data};
 			pipeline_submit(p, j);
 			s->progress.readback = atomic_load(&p->readback);
 			report(s, LB_PHASE_READBACK);
@@ -794,9 +805,11 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		r = lb_error_set(err, EINVAL, LB_E_USAGE, "resuming needs a session directory and a real install");
 		goto finish;
 	}
-	/* A resumed install's targets hold part of a bundle already; a fresh one ends any session. */
+	/* A resumed install's targets hold part of a bundle already; a fresh one ends any session. A
+	 * delta one ends it only once its plan is found to be for its bundle (below): a delta upload
+	 * without a plan for it writes nothing, and must not cost a cut full upload its resume point. */
 	ret->target_touched = opt->resume != NULL;
-	if (opt->session_dir && !opt->resume && !opt->dry_run)
+	if (opt->session_dir && !opt->resume && !opt->dry_run && !opt->plan)
 		lb_session_discard(opt->session_dir);
 
 	s.progress.delta = opt->plan != NULL;
@@ -810,6 +823,8 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		goto finish;
 	if (opt->plan && (r = check_plan(&s, err)) < 0)
 		goto finish;
+	if (opt->plan && opt->session_dir)
+		lb_session_discard(opt->session_dir);
 
 	const struct lb_manifest *m = &s.header.manifest;
 	snprintf(ret->compatible, sizeof(ret->compatible), "%s", m->compatible);

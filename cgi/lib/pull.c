@@ -4,6 +4,7 @@
 #include "json.h"
 #include "log.h"
 #include "macro.h"
+#include "session.h"
 #include "state.h"
 
 #include <errno.h>
@@ -61,10 +62,15 @@ static void on_progress(const struct lb_progress *pr, void *userdata)
 	save(p);
 }
 
+/* Right before main is written: a delta plan or a cut upload's session in the state directory
+ * describes what main held until now, so both go (an upload after this pull then asks for a new
+ * plan, or sends the whole bundle, instead of building on bytes that are gone). */
 static int before_write(const struct lb_manifest *m, void *userdata, struct lb_error *err)
 {
 	struct pull *p = userdata;
 	(void)err;
+	lb_delta_plan_discard(p->cfg->state_dir);
+	lb_session_discard(p->cfg->state_dir);
 	snprintf(p->state.main_state, sizeof(p->state.main_state), "invalid");
 	p->state.main_version[0] = '\0';
 	save(p);
@@ -180,14 +186,8 @@ int lb_pull_install(const struct lb_config *cfg, const char *url, const struct l
 	p.rate_started = now();
 
 	lb_state_load(cfg->state_dir, &p.state);
-	p.state.state = LB_PHASE_RECEIVING;
-	p.state.received = p.state.bundle_size = p.state.written = p.state.readback = p.state.image_total = 0;
-	p.state.resumed = 0;
-	p.state.bundle_version[0] = p.state.bundle_compatible[0] = '\0';
-	p.state.started = (int64_t)time(NULL);
-	p.state.mbps = 0;
-	p.state.eta_seconds = -1;
-	snprintf(p.state.message, sizeof(p.state.message), "connecting to the server");
+	/* nothing of an earlier install, a delta upload's numbers above all, is this pull's */
+	lb_state_begin(&p.state, "connecting to the server");
 	save(&p);
 	lb_log(cfg->log_file, opt->program, "pulling %s", url);
 

@@ -90,6 +90,19 @@ int lb_state_load(const char *dir, struct lb_state *ret)
 	return 0;
 }
 
+void lb_state_begin(struct lb_state *st, const char *message)
+{
+	st->state = LB_PHASE_RECEIVING;
+	st->received = st->bundle_size = st->written = st->readback = st->image_total = 0;
+	st->resumed = st->reused = st->copied = st->copy_total = st->bundle_total = 0;
+	st->delta = false;
+	st->bundle_version[0] = st->bundle_compatible[0] = '\0';
+	st->started = (int64_t)time(NULL);
+	st->mbps = 0;
+	st->eta_seconds = -1;
+	snprintf(st->message, sizeof(st->message), "%s", message);
+}
+
 void lb_state_follow(struct lb_state *st, const struct lb_progress *p)
 {
 	st->state = (int)p->phase;

@@ -58,6 +58,11 @@ const char *lb_state_name(int state);
 /* Reads the state file; a missing file gives the idle defaults with main "unknown". */
 int lb_state_load(const char *dir, struct lb_state *ret);
 
+/* Starts a new install in the state: phase "receiving" with `message`, every count, the delta
+ * numbers, the rate and the bundle of the previous install cleared, the start time now. How the
+ * last install ended and what main holds stay until this one changes them. */
+void lb_state_begin(struct lb_state *st, const char *message);
+
 /* Copies an install's progress (phase, byte counts, the bundle's version) into the state; the
  * rate, the ETA and the message are the caller's. */
 void lb_state_follow(struct lb_state *st, const struct lb_progress *p);

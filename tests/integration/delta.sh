@@ -7,7 +7,12 @@
 # it: a corrupt frame, a body for another bundle than the planned one, main changed between plan
 # and send. A connection cut mid-delta is finished by a second, smaller plan. A format-1 bundle
 # is planned with its chunks looked for in place only. A plan that saves nothing, and --full,
-# make the script send the whole bundle, resumed from the device's session after a cut.
+# make the script send the whole bundle, resumed from the device's session after a cut; a stray
+# delta upload (no plan, or a plan for another bundle) beside that cut upload is refused and
+# leaves its session. Main rewritten by a whole upload or by a pull (POST /api/install-from-url
+# from a local nginx) discards the plan made before (the delta is then no-plan, main untouched);
+# a pull also ends a cut upload's session, and the status after a pull, failed or installed,
+# shows nothing of the delta install before it.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../http-lib.sh"
 trap 'stop_server; chown root:disk "$MAIN" 2>/dev/null; cleanup' EXIT
@@ -331,3 +336,129 @@ else
 	main_holds "/delta/full-cut/resumes ($(grep -o 'at byte [0-9]*' "$T/up.err") of $RANDOM_SIZE)" "$T/random.img"
 fi
 stop_relay
+
+# ---- a stray delta upload beside a cut full upload: refused, the session kept ----
+# session_offset: where GET /api/session says the cut upload resumes ("none" without a session)
+session_offset() { curl -sS "$URL/api/session" | jq -r '.resume_offset // "none"'; }
+install_v1 || fail /delta/setup "v1 again"
+cut_relay $((RANDOM_SIZE / 2)) 1
+UPLOAD_URL=$RELAY_URL upload --full --tries 1 --limit-rate 4M "$T/random.lifeboat"
+stop_relay
+wait_idle
+offset=$(session_offset)
+if ! [[ $offset =~ ^[0-9]+$ ]] || [ "$offset" -eq 0 ]; then
+	fail /delta/stray/setup "the cut full upload left no session: $offset; $(tail -n 3 "$T/up.err")"
+fi
+code=$(post_delta "$T/random.lifeboat")
+if [ "$code $(resp .error.code) $(resp .error.target)" != "409 no-plan untouched" ]; then
+	fail /delta/stray/no-plan "HTTP $code $(cat "$T/resp.json")"
+elif [ "$(session_offset)" != "$offset" ]; then
+	fail /delta/stray/no-plan "the session of the cut full upload went: resume offset $offset, now $(session_offset)"
+else
+	pass "/delta/stray/no-plan ($(resp .error.message))"
+fi
+# a plan for another bundle than the body's: refused by the installer, before main is written
+ask_plan "$T/v2.lifeboat" >/dev/null
+code=$(post_delta "$T/random.lifeboat")
+if [ "$code $(resp .error.code) $(resp .error.target)" != "409 no-plan untouched" ]; then
+	fail /delta/stray/other-plan "HTTP $code $(cat "$T/resp.json")"
+elif [ "$(session_offset)" != "$offset" ]; then
+	fail /delta/stray/other-plan "the session of the cut full upload went: resume offset $offset, now $(session_offset)"
+else
+	pass /delta/stray/other-plan
+fi
+if ! upload --full "$T/random.lifeboat"; then
+	fail /delta/stray/full-resumes "exit $?: $(tail -n 3 "$T/up.err")"
+elif ! grep -q "resuming the full upload at byte $offset" "$T/up.err"; then
+	fail /delta/stray/full-resumes "not resumed at byte $offset: $(cat "$T/up.err")"
+else
+	main_holds "/delta/stray/full-resumes (at byte $offset of $RANDOM_SIZE)" "$T/random.img"
+fi
+
+# ---- main rewritten by another install: the plan made before it is gone ----
+# delta_numbers: the delta fields of the status, "delta send_total bundle_total reused copied copy_total"
+delta_numbers() { status_field '.progress | "\(.delta) \(.send_total) \(.bundle_total) \(.reused) \(.copied) \(.copy_total)"'; }
+install_v1 || fail /delta/setup "v1 again"
+ask_plan "$T/v2.lifeboat" >/dev/null
+delta_body "$T/v2.lifeboat" "$T/body"
+install_v1 || fail /delta/setup "v1 again"
+code=$(post_delta "$T/body")
+check /delta/full-upload/plan-discarded test "$code $(resp .error.code) $(boot_order)" = "409 no-plan main recovery"
+
+# A pull (POST /api/install-from-url) from a local nginx, after a delta install: the status
+# shows none of the delta's numbers, and the plan asked for before the pull is gone.
+if ! command -v nginx >/dev/null; then
+	skip /delta/pull "nginx is not installed (scripts/install-deps)"
+	exit 0
+fi
+mkdir -p "$T/www" "$T/nginx/tmp"
+cp "$T/random.lifeboat" "$T/www/"
+HTTP_PORT=$(free_port)
+cat >"$T/nginx.conf" <<CONF
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+user root;
+events { worker_connections 16; }
+http {
+	access_log $T/nginx/access.log;
+	client_body_temp_path $T/nginx/tmp/body;
+	proxy_temp_path $T/nginx/tmp/proxy;
+	fastcgi_temp_path $T/nginx/tmp/fastcgi;
+	uwsgi_temp_path $T/nginx/tmp/uwsgi;
+	scgi_temp_path $T/nginx/tmp/scgi;
+	server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }
+}
+CONF
+nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/random.lifeboat" && break; sleep 0.1; done
+HTTP=http://127.0.0.1:$HTTP_PORT
+post_url() { curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$1\"}" "$URL/api/install-from-url"; }
+
+upload "$T/v2.lifeboat" || fail /delta/pull/setup "the delta install of v2: $(tail -n 3 "$T/up.err")"
+read -r is_delta send_total bundle_total reused copied copy_total < <(delta_numbers)
+if [ "$is_delta" != true ] || [ "$bundle_total" != "$V2_SIZE" ] || [ "$reused" -eq 0 ] ||
+	[ "$copy_total" -eq 0 ] || [ "$copied" != "$copy_total" ] || [ "$send_total" -ge "$V2_SIZE" ]; then
+	fail /delta/pull/setup "the status does not show the delta install of v2: $(delta_numbers)"
+fi
+# a plan back to v1 (chunks to copy and in place), its body kept for after the pull
+ask_plan "$T/v1.lifeboat" >/dev/null
+delta_body "$T/v1.lifeboat" "$T/body-v1"
+code=$(post_url "$HTTP/missing.lifeboat")
+if [ "$code" = 200 ] || [ "$(delta_numbers)" != "false 0 0 0 0 0" ]; then
+	fail /delta/pull/failed-status "HTTP $code; the status after a failed pull shows a delta: $(delta_numbers)"
+else
+	pass "/delta/pull/failed-status (HTTP $code $(resp .error.code))"
+fi
+code=$(post_url "$HTTP/random.lifeboat")
+if [ "$code $(resp .result)" != "200 installed" ]; then
+	fail /delta/pull/installed "HTTP $code $(cat "$T/resp.json")"
+elif [ "$(delta_numbers)" != "false 0 0 0 0 0" ]; then
+	fail /delta/pull/status "the status after a pull shows a delta: $(delta_numbers)"
+else
+	main_holds /delta/pull/installed "$T/random.img"
+	pass /delta/pull/status
+fi
+before=$(digest "$MAIN")
+code=$(post_delta "$T/body-v1")
+if [ "$code $(resp .error.code) $(resp .error.target)" != "409 no-plan untouched" ]; then
+	fail /delta/pull/plan-discarded "HTTP $code $(cat "$T/resp.json")"
+elif [ "$(digest "$MAIN")" != "$before" ] || [ "$(boot_order)" != "main recovery" ]; then
+	fail /delta/pull/plan-discarded "main touched: order $(boot_order)"
+else
+	pass "/delta/pull/plan-discarded ($(resp .error.message))"
+fi
+# a cut whole upload's session goes too: the pull overwrote the chunks it recorded
+cut_relay $((V2_SIZE / 2)) 1
+UPLOAD_URL=$RELAY_URL upload --full --tries 1 --limit-rate 4M "$T/v2.lifeboat"
+stop_relay
+wait_idle
+offset=$(session_offset)
+code=$(post_url "$HTTP/random.lifeboat")
+if ! [[ $offset =~ ^[0-9]+$ ]]; then
+	fail /delta/pull/session-discarded "the cut upload left no session: $offset; $(tail -n 3 "$T/up.err")"
+elif [ "$code $(resp .result)" != "200 installed" ] || [ "$(session_offset)" != none ]; then
+	fail /delta/pull/session-discarded "HTTP $code; the session after the pull: $(curl -sS "$URL/api/session")"
+else
+	pass "/delta/pull/session-discarded (it resumed at byte $offset)"
+fi

@@ -1,7 +1,8 @@
 /* Delta plans: the order of the copies (chains, cycles, a chunk overlapping itself), the plan
  * file, and whole delta installs in-process onto plain files: images made of tagged 4 KiB
  * blocks, rearranged so that chunks move, swap places and shift by odd numbers of blocks; the
- * target must end byte-identical to the new image, and a stale or foreign plan is refused. */
+ * target must end byte-identical to the new image, and a stale or foreign plan is refused (a
+ * foreign one without ending a cut full upload's session). */
 #include "lib/create.h"
 #include "lib/delta-plan.h"
 #include "lib/install.h"
@@ -181,14 +182,22 @@ static uint8_t *delta_body(const uint8_t *bundle, const struct lb_bundle_header 
 	return body;
 }
 
-static int install_body(const uint8_t *body, size_t size, struct lb_delta_plan *p, struct lb_error *e)
+/* A delta install of `body` with plan `p`; `session_dir` as the upload CGI gives it (NULL: none). */
+static int install_body_in(const uint8_t *body, size_t size, struct lb_delta_plan *p, const char *session_dir,
+			   struct lb_error *e)
 {
 	struct buffer_input b = {body, size, 0};
 	struct lb_input in = {.read = buffer_read, .ctx = &b};
 	struct lb_install_options opt = options();
 	opt.plan = p;
+	opt.session_dir = session_dir;
 	struct lb_install_result res;
 	return lb_install(&in, &opt, &res, e);
+}
+
+static int install_body(const uint8_t *body, size_t size, struct lb_delta_plan *p, struct lb_error *e)
+{
+	return install_body_in(body, size, p, NULL, e);
 }
 
 static bool same_files(const char *a, const char *b)
@@ -313,6 +322,76 @@ static void test_install_stale_plan(void)
 	lb_bundle_header_free(&h);
 }
 
+static void test_install_stale_in_place(void)
+{
+	/* every chunk but one in place, then main rewritten (another install, a write to the
+	 * device): nothing is copied, so only the read-back meets the change; it is the plan that is
+	 * stale, not the card that lost its bytes */
+	uint32_t old_tags[4 * BPC], new_tags[4 * BPC], scribble[4 * BPC];
+	for (uint32_t b = 0; b < 4 * BPC; b++) {
+		old_tags[b] = new_tags[b] = b + 1;
+		scribble[b] = 9000 + b;
+	}
+	new_tags[3 * BPC] = 7000;
+	struct lb_error e = {0};
+	struct lb_bundle_header h = {0};
+	struct lb_delta_plan p = {0};
+	size_t size, body_size;
+	write_blocks(unit_path("main"), old_tags, 4 * BPC);
+	write_blocks(unit_path("new"), new_tags, 4 * BPC);
+	CHECK(make_bundle_of(unit_path("new"), unit_path("new.lifeboat"), "2") == 0);
+	uint8_t *bundle = read_all(unit_path("new.lifeboat"), &size);
+	CHECK(plan_for(bundle, size, &h, &p, &e) == 0);
+	CHECK(p.in_place == 3 && p.moved == 0 && p.send == 1);
+	write_blocks(unit_path("main"), scribble, 4 * BPC);
+	uint8_t *body = delta_body(bundle, &h, &p, &body_size);
+	CHECK(install_body(body, body_size, &p, &e) < 0);
+	CHECK(e.code == LB_E_PLAN_STALE);
+	CHECK(strstr(e.message, "no longer in place") && strstr(e.message, "new plan"));
+	free(body);
+	free(bundle);
+	lb_delta_plan_free(&p);
+	lb_bundle_header_free(&h);
+}
+
+static void test_install_foreign_plan_keeps_session(void)
+{
+	/* a cut full upload of bundle b left a session; a delta upload of b with a plan for a is
+	 * refused before anything is written, and b's upload can still resume; a delta install that
+	 * goes ahead ends the session (main no longer holds what it recorded) */
+	uint32_t tags[2 * BPC];
+	for (uint32_t b = 0; b < 2 * BPC; b++)
+		tags[b] = b + 1;
+	struct lb_error e = {0};
+	struct lb_bundle_header ha = {0}, hb = {0};
+	struct lb_delta_plan pa = {0}, pb = {0};
+	struct lb_session session = {0}, loaded = {0};
+	size_t size, other_size;
+	write_blocks(unit_path("main"), tags, 2 * BPC);
+	write_blocks(unit_path("new"), tags, 2 * BPC);
+	CHECK(make_bundle_of(unit_path("new"), unit_path("a.lifeboat"), "2") == 0);
+	CHECK(make_bundle_of(unit_path("new"), unit_path("b.lifeboat"), "3") == 0);
+	uint8_t *a = read_all(unit_path("a.lifeboat"), &size), *b = read_all(unit_path("b.lifeboat"), &other_size);
+	CHECK(plan_for(a, size, &ha, &pa, &e) == 0);
+	CHECK(plan_for(b, other_size, &hb, &pb, &e) == 0);
+	CHECK(lb_session_begin(unit_dir, &hb, 1, &session) == 0);
+	lb_session_free(&session);
+	CHECK(install_body_in(b, other_size, &pa, unit_dir, &e) < 0);
+	CHECK(e.code == LB_E_NO_PLAN);
+	CHECK(lb_session_load(unit_dir, &loaded, &e) == 0);
+	CHECK(loaded.next_chunk == 1 && strcmp(loaded.version, "3") == 0);
+	lb_session_free(&loaded);
+	e = (struct lb_error){0};
+	CHECK(install_body_in(a, pa.send_bytes, &pa, unit_dir, &e) == 0);
+	CHECK(lb_session_load(unit_dir, &loaded, &e) == -ENOENT);
+	free(a);
+	free(b);
+	lb_delta_plan_free(&pa);
+	lb_delta_plan_free(&pb);
+	lb_bundle_header_free(&ha);
+	lb_bundle_header_free(&hb);
+}
+
 static void test_install_foreign_plan(void)
 {
 	/* a plan for one bundle, the body of another */
@@ -394,6 +473,8 @@ int main(void)
 		{"/delta-plan/install/shifted", test_install_shifted},
 		{"/delta-plan/install/stale-plan", test_install_stale_plan},
 		{"/delta-plan/install/foreign-plan", test_install_foreign_plan},
+		{"/delta-plan/install/stale-in-place", test_install_stale_in_place},
+		{"/delta-plan/install/foreign-plan-keeps-session", test_install_foreign_plan_keeps_session},
 		{"/delta-plan/file", test_plan_file},
 	};
 	return unit_main(tests, sizeof(tests) / sizeof(tests[0]));

@@ -1,4 +1,5 @@
-/* The state file: round trip, newlines kept out of values, the lock, JSON shape. */
+/* The state file: round trip, newlines kept out of values, a new install's start, the lock,
+ * JSON shape. */
 #include "lib/state.h"
 #include "unit.h"
 
@@ -25,6 +26,29 @@ static void test_roundtrip(void)
 	CHECK(strcmp(t.message, "line one line two") == 0);
 	CHECK(strcmp(t.main_version, "2.0") == 0 && t.main_installed_at == 1700000000);
 	CHECK(lb_state_active(&t));
+}
+
+static void test_begin(void)
+{
+	/* a new install starts from nothing of the last one's progress, a delta's numbers above all,
+	 * and keeps how the last one ended and what main holds */
+	struct lb_state s;
+	lb_state_load(unit_dir, &s);
+	s.state = LB_PHASE_DONE;
+	s.delta = true;
+	s.received = s.bundle_size = 100;
+	s.reused = s.copied = s.copy_total = 4096;
+	s.bundle_total = s.resumed = 200;
+	s.mbps = 3.5;
+	snprintf(s.bundle_version, sizeof(s.bundle_version), "2.0");
+	snprintf(s.last_result, sizeof(s.last_result), "installed");
+	snprintf(s.main_version, sizeof(s.main_version), "2.0");
+	lb_state_begin(&s, "connecting to the server");
+	CHECK(s.state == LB_PHASE_RECEIVING && strcmp(s.message, "connecting to the server") == 0);
+	CHECK(!s.delta && s.received == 0 && s.bundle_size == 0 && s.resumed == 0);
+	CHECK(s.reused == 0 && s.copied == 0 && s.copy_total == 0 && s.bundle_total == 0);
+	CHECK(s.mbps == 0 && s.eta_seconds == -1 && s.started > 0 && s.bundle_version[0] == '\0');
+	CHECK(strcmp(s.last_result, "installed") == 0 && strcmp(s.main_version, "2.0") == 0);
 }
 
 static void test_lock(void)
@@ -94,6 +118,7 @@ int main(void)
 {
 	static const struct unit_test tests[] = {
 		{"/state/roundtrip", test_roundtrip},
+		{"/state/begin", test_begin},
 		{"/state/lock", test_lock},
 		{"/state/json", test_json},
 		{"/state/merge-boot", test_merge_boot},
