@@ -134,6 +134,31 @@ make_image() {
 		head -c $((mib * 1024 * 1024 / 8)) /dev/urandom | dd of="$file" bs=1M seek=$((mib / 2)) conv=notrunc status=none iflag=fullblock
 }
 
+# nginx_start SERVERS: a real nginx, a job of this test (cleanup stops it), serving the
+# server { } blocks SERVERS (nginx's syntax: the listen and root lines are the caller's), its
+# logs in $T/nginx/ (access.log, error.log, stderr), its temporary files in $T/nginx/tmp.
+nginx_start() {
+	mkdir -p "$T/nginx/tmp"
+	cat >"$T/nginx.conf" <<-CONF
+		worker_processes 1;
+		pid $T/nginx/nginx.pid;
+		error_log $T/nginx/error.log;
+		user root;
+		events { worker_connections 64; }
+		http {
+			access_log $T/nginx/access.log;
+			client_body_temp_path $T/nginx/tmp/body;
+			proxy_temp_path $T/nginx/tmp/proxy;
+			fastcgi_temp_path $T/nginx/tmp/fastcgi;
+			uwsgi_temp_path $T/nginx/tmp/uwsgi;
+			scgi_temp_path $T/nginx/tmp/scgi;
+			default_type application/octet-stream;
+			$1
+		}
+	CONF
+	nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+}
+
 # random_file FILE BYTES
 random_file() { head -c "$2" /dev/urandom >"$1"; }
 

@@ -29,7 +29,7 @@ step_fail() {
 
 t=$(vm_now_us)
 DISK=$T/sdcard.img
-mkdir -p "$T/www" "$T/nginx/tmp"
+mkdir -p "$T/www"
 e2e_bundle 2 "$OUT/example-main-v2.ext4" "$T/www/companion-2.lifeboat" || { fail $N/setup "cannot make the bundle"; exit 0; }
 e2e_card "$DISK" || { fail $N/setup "make-sdcard: $(tail -n 3 "$T/sdcard.log")"; exit 0; }
 DATA0=$(data_digest "$DISK")
@@ -40,24 +40,7 @@ size=$(disk_size_of "$T/www/companion-2.lifeboat")
 # connection after a third of the bundle.
 cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fail $N/setup "cannot build the relay"; exit 0; }
 HTTP_PORT=$(vm_free_port)
-cat >"$T/nginx.conf" <<CONF
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log;
-user root;
-events { worker_connections 16; }
-http {
-	access_log $T/nginx/access.log;
-	client_body_temp_path $T/nginx/tmp/body;
-	proxy_temp_path $T/nginx/tmp/proxy;
-	fastcgi_temp_path $T/nginx/tmp/fastcgi;
-	uwsgi_temp_path $T/nginx/tmp/uwsgi;
-	scgi_temp_path $T/nginx/tmp/scgi;
-	default_type application/octet-stream;
-	server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }
-}
-CONF
-nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+nginx_start "server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }"
 RELAY_PORT=$(vm_free_port)
 # The first connection asks for the whole file and is left after the header; the second is the
 # first range of the delta: both are cut 30 KB in.

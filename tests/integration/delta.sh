@@ -391,26 +391,10 @@ if ! command -v nginx >/dev/null; then
 	skip /delta/pull "nginx is not installed (scripts/install-deps)"
 	exit 0
 fi
-mkdir -p "$T/www" "$T/nginx/tmp"
+mkdir -p "$T/www"
 cp "$T/random.lifeboat" "$T/www/"
 HTTP_PORT=$(free_port)
-cat >"$T/nginx.conf" <<CONF
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log;
-user root;
-events { worker_connections 16; }
-http {
-	access_log $T/nginx/access.log;
-	client_body_temp_path $T/nginx/tmp/body;
-	proxy_temp_path $T/nginx/tmp/proxy;
-	fastcgi_temp_path $T/nginx/tmp/fastcgi;
-	uwsgi_temp_path $T/nginx/tmp/uwsgi;
-	scgi_temp_path $T/nginx/tmp/scgi;
-	server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }
-}
-CONF
-nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+nginx_start "server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }"
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/random.lifeboat" && break; sleep 0.1; done
 HTTP=http://127.0.0.1:$HTTP_PORT
 post_url() { curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$1\"}" "$URL/api/install-from-url"; }

@@ -15,7 +15,7 @@ cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fa
 ensure_users
 make_keys
 make_image "$T/image" 16
-mkdir -p "$T/www" "$T/nginx/tmp" "$T/data" "$T/state" "$T/log"
+mkdir -p "$T/www" "$T/data" "$T/state" "$T/log"
 make_bundle "$T/www/good.lifeboat" "$T/image"
 make_bundle "$T/www/other-key.lifeboat" "$T/image" --key "$T/keys/other.pem"
 make_bundle "$T/v2.lifeboat" "$T/image" --version 2.0
@@ -33,20 +33,7 @@ openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcrea
 
 HTTP_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
-cat >"$T/nginx.conf" <<CONF
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log;
-user root;
-events { worker_connections 64; }
-http {
-	access_log $T/nginx/access.log;
-	client_body_temp_path $T/nginx/tmp/body;
-	proxy_temp_path $T/nginx/tmp/proxy;
-	fastcgi_temp_path $T/nginx/tmp/fastcgi;
-	uwsgi_temp_path $T/nginx/tmp/uwsgi;
-	scgi_temp_path $T/nginx/tmp/scgi;
-	default_type application/octet-stream;
+nginx_start "
 	server {
 		listen 127.0.0.1:$HTTP_PORT;
 		root $T/www;
@@ -59,10 +46,7 @@ http {
 		ssl_certificate_key $T/server.key;
 		root $T/www;
 		location = /down { return 302 http://127.0.0.1:$HTTP_PORT/good.lifeboat; }
-	}
-}
-CONF
-nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+	}"
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/good.lifeboat" && break; sleep 0.1; done
 curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/good.lifeboat" || { fail /pull/setup "nginx did not start: $(cat "$T/nginx/stderr")"; exit 1; }
 HTTP=http://127.0.0.1:$HTTP_PORT
