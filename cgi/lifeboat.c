@@ -2,6 +2,7 @@
 #include "lib/boot-reason.h"
 #include "lib/cmdline.h"
 #include "lib/config.h"
+#include "lib/delta-plan.h"
 #include "lib/install.h"
 #include "lib/io.h"
 #include "lib/json.h"
@@ -360,6 +361,10 @@ static int verb_install(int argc, char **argv)
 				(unsigned)(session.resume_offset * 100 / session.bundle_size),
 				(unsigned long long)session.resume_offset, (unsigned long long)session.bundle_size);
 	}
+
+	/* A delta plan describes what main holds now: used by no install but the delta upload it
+	 * was made for, and void once this one writes main (as for a full upload or a pull). */
+	lb_delta_plan_discard(cfg.state_dir);
 
 	struct tool_progress tp;
 	tool_progress_init(&tp, json);

@@ -384,6 +384,11 @@ delta_body "$T/v2.lifeboat" "$T/body"
 install_v1 || fail /delta/setup "v1 again"
 code=$(post_delta "$T/body")
 check /delta/full-upload/plan-discarded test "$code $(resp .error.code) $(boot_order)" = "409 no-plan main recovery"
+# the same after `lifeboat install FILE` on the device, with the recovery's configuration
+ask_plan "$T/v2.lifeboat" >/dev/null
+"$LB" install --config "$STATE/lifeboat.conf" "$T/v1.lifeboat" >"$T/cli.out" 2>&1 || fail /delta/setup "lifeboat install v1: $(tail -n 2 "$T/cli.out")"
+code=$(post_delta "$T/body")
+check /delta/cli-install/plan-discarded test "$code $(resp .error.code) $(boot_order)" = "409 no-plan main recovery"
 
 # A pull (POST /api/install-from-url) from a local nginx, after a delta install: the status
 # shows none of the delta's numbers, and the plan asked for before the pull is gone.
