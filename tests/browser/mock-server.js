@@ -286,10 +286,13 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 				} else if (delta && !copying) {
 					copying = true;
 					setState('copying', 'copying ' + moved.length + ' chunks of version ' + meta.version + ' into place');
+					// The page polls the status once a second: a phase shorter than two polls may
+					// fall between them, so the copy lasts long enough to be seen.
+					const copyMs = 2500;
 					moved.forEach((a, k) => setTimeout(() => { if (!lost) { write(a); p.copied += a.length; p.written += a.length; } },
-						((k + 1) * 800) / (moved.length + 1)));
-					pause += 800;
-					setTimeout(() => { if (!lost) setState('writing', 'writing version ' + meta.version); }, 800);
+						((k + 1) * copyMs) / (moved.length + 1)));
+					pause += copyMs;
+					setTimeout(() => { if (!lost) setState('writing', 'writing version ' + meta.version); }, copyMs);
 				} else if (!delta) {
 					p.written = Math.min(meta.imageBytes, Math.round((entry.bytes / total) * meta.imageBytes));
 					if (mock.status.state !== 'writing') setState('writing', 'writing version ' + meta.version);
