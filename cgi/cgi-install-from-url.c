@@ -121,7 +121,7 @@ int main(void)
 	printf("{\"result\":\"installed\",\"version\":\"%s\",\"compatible\":\"%s\",\"image_bytes\":%llu,"
 	       "\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f,\"reconnects\":%u,\"filesystems\":",
 	       ir->version, ir->compatible, (unsigned long long)ir->image_bytes, (unsigned long long)ir->bundle_size,
-	       cfg.readback ? "true" : "false",
+	       ir->read_back ? "true" : "false",
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, res.reconnects);
 	lb_image_checks_json(ir->images, ir->image_count, stdout);
 	printf("}\n");

@@ -393,7 +393,7 @@ int main(void)
 	printf("{\"result\":\"installed\",\"version\":\"%s\",\"compatible\":\"%s\",\"image_bytes\":%llu,"
 	       "\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f,\"filesystems\":",
 	       res.version, res.compatible, (unsigned long long)res.image_bytes, (unsigned long long)res.bundle_size,
-	       cfg.readback ? "true" : "false", seconds);
+	       res.read_back ? "true" : "false", seconds);
 	lb_image_checks_json(res.images, res.image_count, stdout);
 	printf("}\n");
 	close(lock_fd);

@@ -394,14 +394,14 @@ static int verb_install(int argc, char **argv)
 		printf("{\"event\":\"result\",\"result\":\"installed\",\"version\":\"%s\",\"compatible\":\"%s\","
 		       "\"image_bytes\":%llu,\"bundle_size\":%llu,\"readback\":%s,\"seconds\":%.3f,\"filesystems\":",
 		       res.version, res.compatible, (unsigned long long)res.image_bytes,
-		       (unsigned long long)res.bundle_size, cfg.readback ? "true" : "false", seconds);
+		       (unsigned long long)res.bundle_size, res.read_back ? "true" : "false", seconds);
 		lb_image_checks_json(res.images, res.image_count, stdout);
 		printf("}\n");
 		return 0;
 	}
 	printf("installed version %s (%s): %.1f MiB written and %s in %.1f s (%.0f MB/s)\n", res.version,
 	       res.compatible, (double)res.image_bytes / 1048576.0,
-	       cfg.readback ? "read back" : "verified (read-back skipped)", seconds,
+	       res.read_back ? "read back" : "verified (read-back skipped)", seconds,
 	       (double)res.image_bytes / seconds / 1e6);
 	for (unsigned i = 0; i < res.image_count; i++) {
 		char line[512];

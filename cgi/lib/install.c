@@ -901,6 +901,7 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 		if ((r = readback(&s, &p)) < 0)
 			goto finish;
 		s.progress.readback = atomic_load(&p.readback);
+		ret->read_back = true;
 	}
 	/* still the read-back phase for the progress: it reads what was written once more */
 	if ((r = check_filesystems(&s, ret, err)) < 0)

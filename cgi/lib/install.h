@@ -64,6 +64,7 @@ struct lb_install_options {
 
 struct lb_install_result {
 	bool target_touched; /* writing began: the targets no longer hold their old images */
+	bool read_back;      /* what was written was read back and checked (asked for, or a delta) */
 	char compatible[LB_TOKEN_MAX + 1];
 	char version[LB_TOKEN_MAX + 1];
 	uint64_t bundle_size;

@@ -390,6 +390,19 @@ ask_plan "$T/v2.lifeboat" >/dev/null
 code=$(post_delta "$T/body")
 check /delta/cli-install/plan-discarded test "$code $(resp .error.code) $(boot_order)" = "409 no-plan main recovery"
 
+# A delta is always read back, even on a device told to skip the read-back (the chunks it
+# found in place on main were never written: only the read-back proves them), and its answer
+# says so; a full upload there answers that it skipped it.
+stop_server
+start_server "$MAIN" --boot-backend grub --boot-env "$T/grubenv" --no-readback || { fail /delta/setup "the server did not restart"; exit 1; }
+install_v1 || fail /delta/setup "v1 again"
+check /delta/no-readback/full-says-skipped test "$(resp .readback)" = false
+ask_plan "$T/v2.lifeboat" >/dev/null
+delta_body "$T/v2.lifeboat" "$T/body"
+code=$(post_delta "$T/body")
+check /delta/no-readback/delta-read-back test "$code $(resp .readback)" = "200 true"
+install_v1 || fail /delta/setup "v1 again"
+
 # A pull (POST /api/install-from-url) from a local nginx, after a delta install: the status
 # shows none of the delta's numbers, and the plan asked for before the pull is gone.
 if ! command -v nginx >/dev/null; then
