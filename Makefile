@@ -66,10 +66,13 @@ $(B)/bin/lifeboat-kiosk: $(B)/obj/cgi/lifeboat-kiosk.o $(KIOSK_SRC:%.c=$(B)/obj/
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The CGI programs, one per endpoint: /api/NAME runs build/cgi-bin/NAME.
+# (Objects before the library: an endpoint's extra objects below come last in $^.)
 $(B)/cgi-bin/%: $(B)/obj/cgi/cgi-%.o $(B)/obj/cgi/cgi-common.o $(B)/lib/liblifeboat.a
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+# The install endpoint also takes its upload over a WebSocket (cgi/websocket-upload.h).
+$(B)/cgi-bin/install: $(B)/obj/cgi/websocket-upload.o
 
 $(B)/san/%.o: %.c $(wildcard cgi/lib/*.h tests/unit/*.h) VERSION
 	@mkdir -p $(dir $@)

@@ -135,18 +135,23 @@ static bool same_origin(const struct cgi_request *r)
 	return strcasecmp(o, r->host) == 0;
 }
 
-bool cgi_refuse_unsafe_post(const struct cgi_request *r)
+bool cgi_refuse_cross_site(const struct cgi_request *r)
 {
-	if (strcmp(r->method, "POST") != 0) {
-		cgi_error(405, "method-not-allowed", "this endpoint takes POST", NULL);
-		return true;
-	}
 	if ((r->origin && !same_origin(r)) || (r->fetch_site && !strcmp(r->fetch_site, "cross-site"))) {
 		cgi_error(403, "cross-site",
 			  "requests from other web sites are refused: open the recovery's own page, or use curl", NULL);
 		return true;
 	}
 	return false;
+}
+
+bool cgi_refuse_unsafe_post(const struct cgi_request *r)
+{
+	if (strcmp(r->method, "POST") != 0) {
+		cgi_error(405, "method-not-allowed", "this endpoint takes POST", NULL);
+		return true;
+	}
+	return cgi_refuse_cross_site(r);
 }
 
 bool cgi_refuse_octet_post(const struct cgi_request *r, uint64_t length_max, const char *what,

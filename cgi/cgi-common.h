@@ -47,6 +47,10 @@ void cgi_begin(int status);
 void cgi_error(int status, const char *code, const char *message, const char *target_state);
 void cgi_error_from(const struct lb_error *err, const char *target_state);
 
+/* Refuses (with a complete 403 response) a request from another site's page: an Origin that is
+ * not this host, or Sec-Fetch-Site: cross-site. Returns true when refused. */
+bool cgi_refuse_cross_site(const struct cgi_request *r);
+
 /* Refuses (with a complete response) what a state-changing endpoint must not accept: another
  * method than POST, or a request from another site. Returns true when refused. */
 bool cgi_refuse_unsafe_post(const struct cgi_request *r);

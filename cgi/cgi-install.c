@@ -2,8 +2,11 @@
  * the installer, keeps the state file current for /api/status and the kiosk, and answers with
  * the result. One install at a time, by the lock in the state directory. A raw body with a
  * Content-Range continues the upload session a cut upload left (lib/session.h, GET
- * /api/session): the rest of the same bundle, from a chunk boundary. */
+ * /api/session): the rest of the same bundle, from a chunk boundary. GET /api/install?size=N
+ * upgraded to a WebSocket takes a whole bundle the same way, without lighttpd's temporary
+ * files, and answers in a text message (websocket-upload.h). */
 #include "cgi-common.h"
+#include "websocket-upload.h"
 #include "lib/content-range.h"
 #include "lib/delta-plan.h"
 #include "lib/install.h"
@@ -21,6 +24,7 @@
 
 static const char *program = "install";
 static atomic_bool cancel_requested;
+static bool over_websocket;
 
 /* After an early error the rest of the body is read and dropped rather than left unread: a
  * connection closed under a client that is still sending is reset, and browsers answer a reset
@@ -29,6 +33,9 @@ static atomic_bool cancel_requested;
 static void drain_request_body(const struct cgi_request *req, uint64_t received)
 {
 	static char sink[64 << 10];
+	/* A WebSocket client stops on the answer's message, which goes out when this program ends. */
+	if (over_websocket)
+		return;
 	while (!atomic_load(&cancel_requested) && (!req->content_length || received < req->content_length)) {
 		ssize_t n = cgi_read_request_body(NULL, sink, sizeof(sink));
 		if (n <= 0)
@@ -65,6 +72,7 @@ static void on_progress(const struct lb_progress *p, void *userdata)
 	struct session *s = userdata;
 	struct lb_state *st = &s->state;
 	bool phase_changed = st->state != (int)p->phase;
+	cgi_websocket_keepalive();
 	double t = now();
 	if (!phase_changed && t - s->last_save < 0.25)
 		return;
@@ -106,14 +114,16 @@ static int before_write(const struct lb_manifest *m, void *userdata, struct lb_e
 }
 
 /* A cut upload reads as a truncated bundle; say what happened in the operator's words, and
- * where the next upload of the same bundle resumes when the session was kept. */
+ * where the next upload of the same bundle resumes when the session was kept. `websocket_cut`:
+ * a WebSocket upload's connection ended early (a POST's shows as a body shorter than announced). */
 static void explain_cut(const struct cgi_request *req, const struct session *s, const struct lb_install_result *res,
-			struct lb_error *err)
+			bool websocket_cut, struct lb_error *err)
 {
 	uint64_t total = s->state.bundle_size ? s->state.bundle_size : s->body_start + req->content_length;
-	bool cut = atomic_load(&cancel_requested) || err->code == LB_E_CANCELLED ||
-		   (err->code == LB_E_TRUNCATED && req->content_length &&
-		    s->state.received < s->body_start + req->content_length);
+	bool cut = atomic_load(&cancel_requested) || websocket_cut ||
+		   (!over_websocket && (err->code == LB_E_CANCELLED ||
+					(err->code == LB_E_TRUNCATED && req->content_length &&
+					 s->state.received < s->body_start + req->content_length)));
 	if (!cut)
 		return;
 	unsigned percent = total ? (unsigned)(s->state.received * 100 / total) : 0;
@@ -236,7 +246,10 @@ int main(void)
 	int lock_fd = -1;
 
 	cgi_request_from_env(&req);
-	if (cgi_refuse_unsafe_post(&req) || !cgi_load_config(&cfg))
+	over_websocket = cgi_websocket_requested();
+	if (over_websocket ? !cgi_websocket_accept(&req) : cgi_refuse_unsafe_post(&req))
+		return 0;
+	if (!cgi_load_config(&cfg))
 		return 0;
 
 	bool multipart = req.content_type && !strncasecmp(req.content_type, "multipart/form-data", 19);
@@ -249,6 +262,13 @@ int main(void)
 	}
 
 	bool delta = cgi_query_has(&req, "delta=1");
+	if (delta && over_websocket) {
+		cgi_error(400, "bad-request",
+			  "a delta upload (?delta=1) is a POST of the ranges its plan lists; the WebSocket takes "
+			  "whole bundles",
+			  NULL);
+		return 0;
+	}
 	if (delta && (multipart || req.content_range)) {
 		cgi_error(400, "bad-request",
 			  "a delta upload (?delta=1) is the raw concatenation of the ranges its plan lists, as "
@@ -295,13 +315,18 @@ int main(void)
 		       (unsigned long long)resume.bundle_size, (unsigned long long)body_start);
 	else
 		lb_log(cfg.log_file, program, "%s from %s started (%llu bytes%s)", delta ? "delta upload" : "upload",
-		       req.remote_addr, (unsigned long long)req.content_length, multipart ? ", form" : "");
+		       req.remote_addr, (unsigned long long)req.content_length,
+		       multipart ? ", form" : over_websocket ? ", WebSocket" : "");
 
 	struct lb_keyring *keys = NULL;
 	struct lb_error key_err = {0};
 	lb_keyring_load(cfg.keyring, &keys, &key_err); /* no keys: the installer names the problem */
 
-	struct lb_input raw = {.read = cgi_read_request_body}, in = raw;
+	struct lb_input raw = {.read = cgi_read_request_body}, in;
+	static struct lb_ws_reader ws_reader;
+	if (over_websocket)
+		cgi_websocket_input(&ws_reader, &req, &cancel_requested, &raw);
+	in = raw;
 	/* The chunks between the client's offset and the session's resume point are held already. */
 	if (req.content_range && !skip_request_body(resume.resume_offset - body_start)) {
 		lb_keyring_free(keys);
@@ -341,6 +366,7 @@ int main(void)
 		.session_dir = cfg.state_dir,
 		.resume = req.content_range ? &resume : NULL,
 		.plan = delta ? &plan : NULL,
+		.announced_size = over_websocket ? req.content_length : 0,
 	};
 	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;
@@ -350,11 +376,16 @@ int main(void)
 	lb_session_free(&resume);
 	if (r < 0 && multipart && lb_error_failed(&mp.err))
 		err = mp.err;
+	/* The frames' own failure (a protocol error, more bytes than announced) names the cause. */
+	bool websocket_cut = over_websocket && (ws_reader.error == -ECONNABORTED || ws_reader.error == -ENODATA ||
+						ws_reader.error == -EPIPE || ws_reader.error == -ETIMEDOUT);
+	if (r < 0 && over_websocket && ws_reader.error && !websocket_cut)
+		err = ws_reader.err;
 
 	const char *target_state = res.target_touched ? "invalid" : "untouched";
 	s.state.last_time = (int64_t)time(NULL);
 	if (r < 0) {
-		explain_cut(&req, &s, &res, &err);
+		explain_cut(&req, &s, &res, websocket_cut, &err);
 		s.state.state = LB_PHASE_FAILED;
 		snprintf(s.state.message, sizeof(s.state.message), "%s", err.message);
 		snprintf(s.state.last_result, sizeof(s.state.last_result), "failed");

@@ -830,6 +830,22 @@ int lb_install(struct lb_input *in, const struct lb_install_options *opt, struct
 	snprintf(ret->compatible, sizeof(ret->compatible), "%s", m->compatible);
 	snprintf(ret->version, sizeof(ret->version), "%s", m->version);
 	ret->bundle_size = lb_bundle_size(&s.header);
+	if (opt->announced_size && opt->announced_size < ret->bundle_size) {
+		r = lb_error_set(err, EPIPE, LB_E_TRUNCATED,
+				 "the upload announced %llu bytes but bundle version %s is %llu bytes: the file is "
+				 "incomplete; send the whole bundle",
+				 (unsigned long long)opt->announced_size, m->version,
+				 (unsigned long long)ret->bundle_size);
+		goto finish;
+	}
+	if (opt->announced_size > ret->bundle_size) {
+		r = lb_error_set(err, EBADMSG, LB_E_TRAILING_DATA,
+				 "the upload announced %llu bytes but bundle version %s ends at byte %llu: the file "
+				 "was altered or two files were joined; send the original bundle",
+				 (unsigned long long)opt->announced_size, m->version,
+				 (unsigned long long)ret->bundle_size);
+		goto finish;
+	}
 	size_t chunk_max = 0;
 	for (unsigned i = 0; i < m->image_count; i++) {
 		ret->image_bytes += m->images[i].size;

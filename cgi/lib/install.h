@@ -34,6 +34,10 @@ struct lb_install_options {
 	lb_progress_fn progress;
 	void *userdata;
 	const atomic_bool *cancel;     /* set from outside to stop at the next chunk */
+	/* The whole bundle's size as the transport announced it (0: not known). A header that
+	 * says otherwise stops the install before anything is written: an input that ends where
+	 * it announced would otherwise end inside the bundle, or wait for bytes that never come. */
+	uint64_t announced_size;
 	/* Boot control (NULL: none). The safety invariant lives here: `boot_slot` leaves the boot
 	 * order before the first byte is written, and comes back first, with fresh attempts, only
 	 * after every chunk was written, the read-back verified it, and every squashfs among the
