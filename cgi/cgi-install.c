@@ -366,7 +366,10 @@ int main(void)
 		.session_dir = cfg.state_dir,
 		.resume = req.content_range ? &resume : NULL,
 		.plan = delta ? &plan : NULL,
-		.announced_size = over_websocket ? req.content_length : 0,
+		/* A raw whole bundle's length is known up front: a shorter or longer file is refused
+		 * before main is touched. (A form's length counts its framing; a resume's and a
+		 * delta's bodies are parts of a bundle.) */
+		.announced_size = !multipart && !delta && !req.content_range ? req.content_length : 0,
 	};
 	lb_config_install_options(&cfg, specs, boot_configured ? &boot : NULL, &opt);
 	struct lb_install_result res;

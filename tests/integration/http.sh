@@ -79,7 +79,8 @@ size=$(stat -c %s "$T/good.lifeboat")
 head -c 5000 /dev/urandom >"$T/random.bin"
 expect_http /http/bad/not-a-bundle "$T/random.bin" 400 not-a-bundle untouched
 head -c $((size - 1)) "$T/good.lifeboat" >"$T/short.lifeboat"
-expect_http /http/bad/truncated "$T/short.lifeboat" 400 truncated invalid
+# a file shorter or longer than its header says is refused before main is touched
+expect_http /http/bad/truncated "$T/short.lifeboat" 400 truncated untouched
 cp "$T/good.lifeboat" "$T/flip.lifeboat"
 printf 'X' | dd of="$T/flip.lifeboat" bs=1 seek=40 conv=notrunc status=none
 expect_http /http/bad/manifest-bit "$T/flip.lifeboat" 403 bad-signature untouched
@@ -98,7 +99,7 @@ truncate -s 48M "$T/huge.img"
 "$LBB" create --key "$T/keys/signing.pem" --compatible test-board --version 1.0 --image rootfs="$T/huge.img" -o "$T/huge.lifeboat"
 expect_http /http/bad/too-large "$T/huge.lifeboat" 413 image-too-large untouched
 cat "$T/good.lifeboat" <(echo extra) >"$T/trailing.lifeboat"
-expect_http /http/bad/trailing "$T/trailing.lifeboat" 400 trailing-data invalid
+expect_http /http/bad/trailing "$T/trailing.lifeboat" 400 trailing-data untouched
 
 # --- reboot ---
 check /http/reboot/main-invalid-refused sh -c "test \"\$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{\"target\":\"main\"}' $URL/api/reboot)\" = 409"
