@@ -165,7 +165,8 @@ static int parse_rest(struct lb_ws_reader *r)
 		if (length > r->limit - r->delivered)
 			return fail(
 			    r, EFBIG, LB_E_TRAILING_DATA,
-			    "more data than the declared size (a frame of %llu bytes after %llu of %llu)",
+			    "more data than the declared size (a frame of %llu bytes after %llu of %llu): "
+			    "declare the file's whole size and send the file alone",
 			    (unsigned long long)length, (unsigned long long)r->delivered,
 			    (unsigned long long)r->limit);
 		r->in_message = !r->fin;
