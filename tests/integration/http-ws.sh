@@ -97,7 +97,8 @@ $WS "$URL" "$T/good.lifeboat" --pause-at $((SIZE / 2)) >"$T/held.out" 2>"$T/held
 HELD=$!
 for _ in $(seq 1 100); do [ "$(status_field .state)" = writing ] && break; sleep 0.1; done
 ws "$T/good.lifeboat"
-check /http-ws/busy test "$(msg '"\(.status) \(.reply.error.code)"')" = "409 busy"
+if [ "$(msg '"\(.status) \(.reply.error.code)"')" = "409 busy" ]; then pass /http-ws/busy; else
+	fail /http-ws/busy "$(cat "$T/ws.out" "$T/ws.err" "$T/held.err"; status_field '.state + ": " + .message')"; fi
 kill "$HELD"
 wait "$HELD" 2>/dev/null
 HELD=""
