@@ -100,7 +100,9 @@ req.on('upgrade', (res, socket, rest) => {
 			} else if (op === 9) {
 				socket.write(frame(10, payload));
 			} else if (op === 8) {
-				socket.end(frame(8, payload.subarray(0, 2)));
+				// The exchange is over once the close is answered: the server ends the TCP
+				// connection when it is done (RFC 6455 7.1.1), which need not be waited for.
+				socket.write(frame(8, payload.subarray(0, 2)), () => process.exit(got ? 0 : 3));
 			}
 		}
 	});
