@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 /* lighttpd's end of the connection: the CGI's standard output stays the socket's way out after
  * the handshake, while the stdio stream `stdout` is pointed at the capture. */
@@ -61,23 +60,6 @@ static bool query_size(const struct cgi_request *r, uint64_t *ret)
 	return false;
 }
 
-/* lighttpd closes an upgraded connection as soon as the CGI ends; a client still sending then
- * gets a reset, which can discard the answer before the client read it. So the answer is
- * followed by reading on until the client has been quiet for a moment (it stops once it has the
- * answer), for at most a few seconds. */
-#define QUIET_MS 250
-#define QUIET_WAIT_MAX_SECONDS 5
-static void wait_for_quiet_client(void)
-{
-	static char sink[64 << 10];
-	long long start = monotonic_seconds();
-	while (monotonic_seconds() - start < QUIET_WAIT_MAX_SECONDS) {
-		struct pollfd p = {.fd = 0, .events = POLLIN};
-		if (poll(&p, 1, QUIET_MS) <= 0 || read(0, sink, sizeof(sink)) <= 0)
-			return;
-	}
-}
-
 /* At exit: the captured HTTP answer as the one text message, then the close frame. */
 static void send_answer(void)
 {
@@ -104,7 +86,6 @@ static void send_answer(void)
 	if (fclose(f) == 0) {
 		lb_ws_send(ws_fd, LB_WS_TEXT, message, size);
 		lb_ws_send_close(ws_fd, LB_WS_CLOSE_NORMAL, NULL);
-		wait_for_quiet_client();
 	}
 	free(message);
 	free(captured);

@@ -81,9 +81,9 @@ req.on('response', (res) => {
 
 req.on('upgrade', (res, socket, rest) => {
 	let got = false, sent = 0, stopped = false;
-	let input = rest;
+	let input = Buffer.alloc(0);
 	// Server frames: unmasked, final; a text message is the answer, pings get pongs.
-	socket.on('data', (d) => {
+	const receive = (d) => {
 		input = Buffer.concat([input, d]);
 		for (;;) {
 			if (input.length < 2) return;
@@ -105,7 +105,11 @@ req.on('upgrade', (res, socket, rest) => {
 				socket.write(frame(8, payload.subarray(0, 2)), () => process.exit(got ? 0 : 3));
 			}
 		}
-	});
+	};
+	socket.on('data', receive);
+	// A server that answers at once (busy) sends its message and close in the same packets as the
+	// 101: they arrive here, and no 'data' event would follow for them.
+	receive(rest);
 	socket.on('close', () => process.exit(got ? 0 : 3));
 	socket.on('error', () => {});
 

@@ -2,10 +2,10 @@
 # HTTP: lighttpd on 127.0.0.1 with cgi.upgrade, the CGI as an unprivileged user, a real loop
 # device with GRUB boot control, and tests/ws-upload.js as the client. A whole upload installs
 # and answers in one text message; refusals before the handshake are plain HTTP; a bundle of
-# another size than announced, a non-bundle, more bytes than announced and a protocol error are
-# answered as the POST would be, main untouched where nothing was written; a second upload while
-# one runs is busy; a client that goes away is a cut upload (failed, resumable) and the next
-# upload works; POST still works after it all.
+# another size than announced, a non-bundle, more bytes than announced, a corrupt chunk and a bad
+# or unknown signature are answered as the POST would be, main untouched where nothing was
+# written; a second upload while one runs is busy; a client that goes away is a cut upload
+# (failed, resumable) and the next upload works; POST still works after it all.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../http-lib.sh"
 trap 'stop_server; [ -n "$HELD" ] && kill "$HELD" 2>/dev/null; chown root:disk "$MAIN" 2>/dev/null; cleanup' EXIT
@@ -61,7 +61,11 @@ before=$(hash_main)
 ws --origin http://evil.example "$T/good.lifeboat"
 check /http-ws/cross-site test "$? $(cut -d' ' -f1-2 "$T/ws.out") $(sed 's/^HTTP [0-9]* //' "$T/ws.out" | jq -r .error.code)" = "2 HTTP 403 cross-site"
 ws --size 0 "$T/good.lifeboat"
-check /http-ws/no-size test "$? $(cut -d' ' -f1-2 "$T/ws.out")" = "2 HTTP 400"
+check /http-ws/zero-size test "$? $(cut -d' ' -f1-2 "$T/ws.out")" = "2 HTTP 400"
+# (tests/ws-upload.js always names a size: the handshake without one, by hand)
+code=$(curl -sS -o "$T/nosize.json" -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+	-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$URL/api/install")
+check /http-ws/no-size test "$code $(jq -r .error.code "$T/nosize.json")" = "400 bad-request"
 check /http-ws/refused-untouched test "$(hash_main)" = "$before"
 
 # --- answered as the POST would be ---
@@ -91,6 +95,11 @@ expect_ws /http-ws/more-than-announced 400 trailing-data invalid --size "$SIZE" 
 cp "$T/good.lifeboat" "$T/flipped.lifeboat"
 printf '\xff' | dd of="$T/flipped.lifeboat" bs=1 seek=$((SIZE - 100)) conv=notrunc status=none
 expect_ws /http-ws/chunk-corrupt 400 chunk-corrupt invalid "$T/flipped.lifeboat"
+cp "$T/good.lifeboat" "$T/flipped.lifeboat"
+printf 'X' | dd of="$T/flipped.lifeboat" bs=1 seek=40 conv=notrunc status=none
+expect_ws /http-ws/manifest-bit 403 bad-signature untouched "$T/flipped.lifeboat"
+"$LBB" create --key "$T/keys/other.pem" --compatible test-board --version 1.0 --image rootfs="$T/image" -o "$T/other.lifeboat"
+expect_ws /http-ws/unknown-key 403 unknown-key untouched "$T/other.lifeboat"
 
 # --- one install at a time; a client that goes away ---
 $WS "$URL" "$T/good.lifeboat" --pause-at $((SIZE / 2)) >"$T/held.out" 2>"$T/held.err" &
