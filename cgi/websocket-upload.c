@@ -20,13 +20,15 @@ static atomic_bool accepted;
 #define KEEPALIVE_SECONDS 10
 static atomic_llong last_ping;
 
-/* lighttpd neither closes an upgraded connection's input nor signals the CGI when the client
- * only stops sending (a cut cable) or half-closes: a ping after this much silence makes
- * lighttpd write to the client, and a client that is gone then ends the CGI (SIGTERM). */
+/* lighttpd neither closes an upgraded connection's input nor ends the CGI when the client goes
+ * away: a reloaded page's connection was seen to stay half-closed (CLOSE-WAIT) with the CGI
+ * waiting on. So the CGI asks itself: after this much silence it pings, and every client that is
+ * still there answers a ping at once (browsers do it below the page's script, tests/ws-upload.js
+ * too). */
 #define SILENCE_PING_MS 2000
-/* No byte for this long and the upload is given up, as lighttpd's server.max-read-idle gives
- * up a POST. */
-#define INPUT_IDLE_SECONDS 60
+/* No byte for this long, pings unanswered, and the client is taken as gone: the upload is cut
+ * (and resumable), as lighttpd's server.max-read-idle cuts a POST. */
+#define SILENCE_GIVE_UP_SECONDS 10
 
 static long long monotonic_seconds(void)
 {
@@ -131,7 +133,7 @@ bool cgi_websocket_accept(struct cgi_request *r)
 }
 
 /* The request body as cgi_read_request_body reads it, with a ping after each silence and
- * -ETIMEDOUT once the client sent nothing for INPUT_IDLE_SECONDS. `ctx`: the cancel flag. */
+ * -ETIMEDOUT once the client sent nothing for SILENCE_GIVE_UP_SECONDS. `ctx`: the cancel flag. */
 static ssize_t read_watching_silence(void *ctx, void *buf, size_t size)
 {
 	const atomic_bool *cancel = ctx;
@@ -145,7 +147,7 @@ static ssize_t read_watching_silence(void *ctx, void *buf, size_t size)
 			return -errno;
 		if (atomic_load(cancel))
 			return -ECONNABORTED;
-		if (monotonic_seconds() - silent_since >= INPUT_IDLE_SECONDS)
+		if (monotonic_seconds() - silent_since >= SILENCE_GIVE_UP_SECONDS)
 			return -ETIMEDOUT;
 		if (n == 0) {
 			lb_ws_send(ws_fd, LB_WS_PING, NULL, 0);
