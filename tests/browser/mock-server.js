@@ -1,7 +1,8 @@
 'use strict';
 // A stand-in for the recovery's lighttpd + CGI programs (docs/http-api.md), just enough for the
 // browser test: it serves the page and answers /api/status, /api/info, /api/install-plan,
-// /api/install (whole or ?delta=1), /api/reboot and /api/log. /api/install reads the body slowly
+// /api/install (whole or ?delta=1, as a POST, or whole over a WebSocket: GET ?size=N upgraded,
+// docs/http-api.md), /api/reboot and /api/log. /api/install reads the body slowly
 // (mock.rate bytes per second), so upload progress is visible, and checks it starts with
 // LIFEBOAT. It never writes anything: main is a model, the SHA-256 of the chunk each chunk-sized
 // place of each image's target holds (mock.disk), which installs update chunk by chunk as their
@@ -14,8 +15,12 @@
 //                                                      connection was reset (~50 times, then
 //                                                      ERR_TOO_MANY_RETRIES), so resends are cut at
 //                                                      once until mock.cutUploads(null)
-//   mock.requests                                      every POST: {path, contentType, bytes, complete, body};
+//   mock.requests                                      every POST and WebSocket upload: {path, contentType,
+//                                                      bytes, complete, body, via: 'post' | 'websocket'};
 //                                                      a delta install adds {delta, status, sha256, ranges}
+//   mock.websocket = false                             WebSocket handshakes get a plain 404, as from a
+//                                                      recovery or proxy without them (settle restores it)
+//   mock.upgrades                                      every WebSocket handshake asked: {url, accepted}
 //   mock.disk = {ROLE: [sha256 hex or null, ...]}      what main holds, per chunk place (settle empties it)
 //   mock.planDelay = ms                                how long a plan takes (the device reads main)
 //   mock.planMissing = true                            /api/install-plan answers 404, as an older recovery
@@ -23,6 +28,7 @@
 //   mock.plans                                         every plan answered, in order
 const http = require('http');
 const fs = require('fs');
+const stream = require('stream');
 
 // What overlay/etc/lighttpd/lifeboat.conf adds to every response: the page must work under them
 // (inline script and style only; "no-referrer" makes a form's POST carry "Origin: null").
@@ -97,6 +103,74 @@ function planFor(b, disk) {
 	return { plan, actions };
 }
 
+// WebSocket (RFC 6455), as much as the upload needs: the server's frames (unmasked, never
+// fragmented) and a decoder of the client's.
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const WS = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 };
+
+function wsFrame(opcode, payload) {
+	const n = payload.length;
+	const head = Buffer.alloc(n < 126 ? 2 : n < 65536 ? 4 : 10);
+	head[0] = 0x80 | opcode;
+	if (n < 126) {
+		head[1] = n;
+	} else if (n < 65536) {
+		head[1] = 126;
+		head.writeUInt16BE(n, 2);
+	} else {
+		head[1] = 127;
+		head.writeBigUInt64BE(BigInt(n), 2);
+	}
+	return Buffer.concat([head, payload]);
+}
+
+// A decoder of a client's frames, fed the bytes as TCP delivers them. A data frame's payload is
+// handed on piece by piece as it arrives (`on.data`), so a 1 MiB message flows like a POST body;
+// a control frame whole (`on.control(opcode, payload)`). A frame a client must not send (unmasked,
+// a text message, an unknown opcode, a control frame over 125 bytes) calls `on.error(why)` and
+// stops the decoder.
+function wsDecoder(on) {
+	let head = Buffer.alloc(0), frame = null, failed = false;
+	const fail = (why) => { failed = true; on.error(why); };
+	return function feed(chunk) {
+		while (!failed) {
+			if (!frame) {
+				head = head.length ? Buffer.concat([head, chunk]) : chunk;
+				chunk = Buffer.alloc(0);
+				if (head.length < 2) return;
+				const len7 = head[1] & 0x7f;
+				const size = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + 4;
+				if (head.length < size) return;
+				const opcode = head[0] & 0x0f;
+				if (!(head[1] & 0x80)) return fail('an unmasked frame from the client');
+				if (opcode === WS.text) return fail('a text message (the upload is binary)');
+				if (!Object.values(WS).includes(opcode)) return fail('an unknown opcode ' + opcode);
+				const length = len7 === 126 ? head.readUInt16BE(2) : len7 === 127 ? Number(head.readBigUInt64BE(2)) : len7;
+				if (opcode >= WS.close && length > 125) return fail('a control frame of ' + length + ' bytes');
+				frame = { opcode, left: length, mask: Buffer.from(head.subarray(size - 4, size)), at: 0, control: [] };
+				chunk = head.subarray(size);
+				head = Buffer.alloc(0);
+			}
+			const n = Math.min(frame.left, chunk.length);
+			if (n > 0) {
+				const piece = Buffer.from(chunk.subarray(0, n));
+				for (let i = 0; i < n; i++) piece[i] ^= frame.mask[(frame.at + i) & 3];
+				frame.at += n;
+				frame.left -= n;
+				chunk = chunk.subarray(n);
+				if (frame.opcode >= WS.close) frame.control.push(piece);
+				else on.data(piece);
+			}
+			if (frame.left === 0) {
+				const done = frame;
+				frame = null;
+				if (done.opcode >= WS.close) on.control(done.opcode, Buffer.concat(done.control));
+			}
+			if (!chunk.length && (frame || !head.length)) return;
+		}
+	};
+}
+
 function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	const mock = {
 		rate: rate || 4e6,
@@ -111,6 +185,8 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		planDelay: 300,
 		planMissing: false,
 		cutNextDelta: null,
+		websocket: true,
+		upgrades: [],
 		log: [],
 		status: {
 			state: 'idle',
@@ -137,6 +213,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		mock.planMissing = false;
 		mock.planDelay = 300;
 		mock.cutNextDelta = null;
+		mock.websocket = true;
 	};
 	const logLine = (s) => mock.log.push(new Date().toISOString() + ' ' + s);
 
@@ -179,10 +256,12 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	function install(req, res) {
 		const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
 		const delta = /[?&]delta=1(&|$)/.test(req.url);
-		const entry = { path: '/api/install', contentType: type, bytes: 0, complete: false };
+		const entry = { path: '/api/install', contentType: type, bytes: 0, complete: false, via: req.websocket ? 'websocket' : 'post' };
 		if (delta) Object.assign(entry, { delta: true, status: 0, sha256: null, ranges: null });
 		mock.requests.push(entry);
-		const drainThen = (fn) => { req.resume(); req.on('end', fn); };
+		// An early answer: a POST's body is read first (browsers resend a POST whose connection
+		// was reset under it); a WebSocket client hears it at once and stops sending.
+		const drainThen = (fn) => { req.resume(); if (req.websocket) fn(); else req.on('end', fn); };
 		const answer = (status, code, message) => { entry.status = status; error(res, status, code, message); };
 		if (type !== 'application/octet-stream' && (delta || type !== 'multipart/form-data'))
 			return drainThen(() => error(res, 415, 'unsupported-media-type', 'send the bundle as application/octet-stream'));
@@ -244,6 +323,8 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		logLine('install: receiving ' + total + ' bytes' + (delta ? ' (delta)' : ''));
 
 		req.on('data', (chunk) => {
+			// After a cut, a WebSocket's decoded body may still hold a piece or two.
+			if (lost) return;
 			entry.bytes += chunk.length;
 			hash.update(chunk);
 			if (head.length < 65536) head = Buffer.concat([head, chunk.subarray(0, 65536 - head.length)]);
@@ -404,6 +485,84 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		});
 	}
 
+	// A whole bundle over a WebSocket (docs/http-api.md, GET /api/install?size=N): refused as a
+	// plain HTTP answer before the handshake, or upgraded and handed to install() as if it were a
+	// POST: a stream of the binary messages' payload stands for the body, and the answer install()
+	// writes goes back as one text message {status, reply}, then a close frame.
+	function upgrade(req, socket, head) {
+		const attempt = { url: req.url, accepted: false };
+		mock.upgrades.push(attempt);
+		const refuse = (status, code, message) => {
+			const body = JSON.stringify({ error: { code, message } });
+			socket.end('HTTP/1.1 ' + status + ' ' + http.STATUS_CODES[status] + '\r\nContent-Type: application/json\r\n' +
+				'Content-Length: ' + Buffer.byteLength(body) + '\r\nConnection: close\r\n\r\n' + body);
+		};
+		const path = req.url.split('?')[0];
+		if (path !== '/api/install' || !mock.websocket) return refuse(404, 'not-found', 'no such page: ' + path);
+		if (crossSite(req)) return refuse(403, 'cross-site', 'cross-site request refused: open the page at the device\'s address');
+		const size = Number((/[?&]size=([0-9]+)(&|$)/.exec(req.url) || [])[1]) || 0;
+		const key = req.headers['sec-websocket-key'];
+		if (!size || /[?&]delta=1(&|$)/.test(req.url))
+			return refuse(400, 'bad-request', 'a WebSocket upload needs ?size=N, the whole bundle\'s size (deltas go as POSTs)');
+		if (!key || req.headers['sec-websocket-version'] !== '13')
+			return refuse(400, 'bad-request', 'not a valid WebSocket handshake');
+		const accept = crypto.createHash('sha1').update(key + WS_GUID).digest('base64');
+		socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+			'Sec-WebSocket-Accept: ' + accept + '\r\n\r\n');
+		attempt.accepted = true;
+
+		// The body install() reads; reading on resumes the socket (TCP backpressure, so that
+		// mock.rate slows the browser's sending as it slows a POST).
+		const body = new stream.Readable({ read() { socket.resume(); } });
+		Object.assign(body, { method: 'POST', url: req.url, socket, complete: false, websocket: true,
+			headers: Object.assign({}, req.headers, { 'content-type': 'application/octet-stream', 'content-length': String(size) }) });
+		let received = 0, answered = false;
+		const res = {
+			statusCode: 0,
+			writeHead(status) { this.statusCode = status; return this; },
+			end(payload) {
+				if (answered || socket.destroyed) return;
+				answered = true;
+				let reply = String(payload);
+				try { reply = JSON.parse(reply); } catch (e) { /* not JSON: sent as a string */ }
+				socket.write(wsFrame(WS.text, Buffer.from(JSON.stringify({ status: this.statusCode, reply }))));
+				socket.end(wsFrame(WS.close, Buffer.from([0x03, 0xe8]))); // 1000, normal closure
+			},
+		};
+		const protocolError = (why) => {
+			res.writeHead(400).end(JSON.stringify({ error: { code: 'read-failed', message: 'the upload is not a valid WebSocket stream: ' + why } }));
+			body.destroy();
+		};
+		const feed = wsDecoder({
+			data(piece) {
+				if (answered) return; // an early answer went out: the client stops sending
+				received += piece.length;
+				if (received > size)
+					return res.writeHead(400).end(JSON.stringify({ error: { code: 'trailing-data', target: 'untouched',
+						message: 'more than the announced ' + size + ' bytes arrived: send the bundle\'s size as ?size=N' } }));
+				if (!body.push(piece)) socket.pause();
+				if (received === size) {
+					body.complete = true;
+					body.push(null);
+				}
+			},
+			control(opcode, payload) {
+				if (opcode === WS.ping) socket.write(wsFrame(WS.pong, payload));
+				// A close before the whole bundle is a cut connection, after the answer the end.
+				if (opcode === WS.close) socket.destroy();
+			},
+			error: protocolError,
+		});
+		socket.on('data', feed);
+		socket.on('end', () => socket.destroy());
+		socket.on('error', () => socket.destroy());
+		// Gone before the whole bundle arrived: the body ends as a cut POST's does. Once it is
+		// whole, the install finishes on its own, as on the device.
+		socket.on('close', () => { if (!body.complete) body.destroy(); });
+		if (head && head.length) feed(head);
+		install(body, res);
+	}
+
 	const server = http.createServer((req, res) => {
 		const path = req.url.split('?')[0];
 		const routes = {
@@ -429,6 +588,14 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		error(res, 404, 'not-found', 'no such page: ' + path);
 	});
 
+	// Upgraded sockets leave the server's bookkeeping: close() ends them itself.
+	const upgraded = new Set();
+	server.on('upgrade', (req, socket, head) => {
+		upgraded.add(socket);
+		socket.on('close', () => upgraded.delete(socket));
+		upgrade(req, socket, head);
+	});
+
 	return new Promise((resolve, reject) => {
 		server.once('error', reject);
 		server.listen(0, '127.0.0.1', () => {
@@ -436,7 +603,11 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			resolve({
 				url,
 				mock,
-				close: () => new Promise((r) => { server.closeAllConnections && server.closeAllConnections(); server.close(() => r()); }),
+				close: () => new Promise((r) => {
+					for (const socket of upgraded) socket.destroy();
+					server.closeAllConnections && server.closeAllConnections();
+					server.close(() => r());
+				}),
 			});
 		});
 	});

@@ -152,21 +152,35 @@ async function getJSON(url) {
 	return r.json();
 }
 
-// A fresh context per case; records page errors, install requests, progress values and phases.
+// A fresh context per case; records page errors, install requests and WebSockets, progress
+// values, phases and console messages.
 async function openPage(browser, base) {
 	const context = await browser.newContext({ viewport: DESKTOP, deviceScaleFactor: 1 });
 	await context.addInitScript(() => {
-		window.__lb = { progress: [], phases: [], xhr: [] };
-		// The answers the page's XHRs got (DevTools may drop a response body after a large upload).
+		window.__lb = { progress: [], phases: [], answers: [] };
+		// The answers the page got, {url, via, status, text}: an XHR's status and body (DevTools
+		// may drop a response body after a large upload), a WebSocket's message's status and reply.
 		const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
 		XMLHttpRequest.prototype.open = function (method, url) {
-			this.__lbUrl = url;
+			this.__lbUrl = new URL(url, location.href).href;
 			return open.apply(this, arguments);
 		};
 		XMLHttpRequest.prototype.send = function () {
-			this.addEventListener('loadend', () => window.__lb.xhr.push({ url: this.__lbUrl, status: this.status, text: this.responseText }));
+			this.addEventListener('loadend', () => window.__lb.answers.push({ url: this.__lbUrl, via: 'post', status: this.status, text: this.responseText }));
 			return send.apply(this, arguments);
 		};
+		const PageWebSocket = window.WebSocket;
+		window.WebSocket = function (url, protocols) {
+			const ws = protocols === undefined ? new PageWebSocket(url) : new PageWebSocket(url, protocols);
+			ws.addEventListener('message', (e) => {
+				let m = null;
+				try { m = JSON.parse(e.data); } catch (err) { /* recorded as it came */ }
+				window.__lb.answers.push({ url: ws.url, via: 'websocket', status: m ? m.status : 0, text: m ? JSON.stringify(m.reply) : String(e.data) });
+			});
+			return ws;
+		};
+		window.WebSocket.prototype = PageWebSocket.prototype;
+		Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
 		document.addEventListener('DOMContentLoaded', () => {
 			const bar = document.getElementById('progress-bar');
 			const phase = document.getElementById('phase');
@@ -185,9 +199,11 @@ async function openPage(browser, base) {
 	});
 	const page = await context.newPage();
 	page.setDefaultTimeout(20000);
-	const t = { context, page, errors: [], installs: [], dialogs: [] };
+	const t = { context, page, errors: [], installs: [], sockets: [], dialogs: [], console: [] };
 	page.on('pageerror', (e) => t.errors.push(e.message));
+	page.on('console', (m) => t.console.push(m.type() + ': ' + m.text()));
 	page.on('request', (r) => { if (new URL(r.url()).pathname === '/api/install') t.installs.push(r); });
+	page.on('websocket', (w) => { if (new URL(w.url()).pathname === '/api/install') t.sockets.push(w); });
 	page.on('dialog', (d) => { t.dialogs.push(d.message()); d.dismiss(); });
 	await page.goto(base + '/');
 	// The status has arrived once "This device" shows something.
@@ -198,10 +214,22 @@ async function openPage(browser, base) {
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
 const text = (page, sel) => page.textContent(sel).then((s) => (s || '').replace(/\s+/g, ' ').trim());
 const visible = (page, sel) => page.isVisible(sel);
+// The last answer the page got from /api/install: {url, via, status, text}.
+const installAnswer = (page) => page.evaluate(() => window.__lb.answers).then((a) =>
+	a.filter((x) => new URL(x.url).pathname === '/api/install').pop());
+const uploadVia = (page) => page.evaluate(() => document.body.dataset.uploadVia || '(not set)');
 
-// 1. A bundle: its header shows, it uploads with visible progress, success, reboot.
+// The real server's log names how the last whole upload came ("..., WebSocket)").
+async function lastUploadLogged() {
+	const r = await fetch(REAL_URL + '/api/log');
+	const lines = (await r.text()).split('\n').filter((l) => / from \S+ started \(/.test(l));
+	return lines.pop() || '(no upload in the log)';
+}
+
+// 1. A bundle: its header shows, it uploads over a WebSocket with visible progress, success,
+// reboot.
 async function caseInstall(browser, env) {
-	const { page, errors } = await openPage(browser, env.base);
+	const { page, errors, installs } = await openPage(browser, env.base);
 	await page.setInputFiles('#file-input', env.files.bundle);
 	await page.waitForSelector('#bundle-info[data-state="ok"]');
 	const info = await text(page, '#bundle-info');
@@ -216,8 +244,8 @@ async function caseInstall(browser, env) {
 	await shot(page, 'phone-bundle-chosen.png');
 	await page.setViewportSize(DESKTOP);
 
-	const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install', { timeout: 60000 });
-	response.catch(() => {}); // awaited below; not an unhandled rejection if the case fails first
+	const socket = page.waitForEvent('websocket', { predicate: (w) => new URL(w.url()).pathname === '/api/install', timeout: 60000 });
+	socket.catch(() => {}); // awaited below; not an unhandled rejection if the case fails first
 	await page.click('#install-button');
 	await page.waitForFunction(() => {
 		const v = Number(document.getElementById('progress-bar').getAttribute('aria-valuenow'));
@@ -229,11 +257,15 @@ async function caseInstall(browser, env) {
 	// Give the status poll a moment to report the device's phase for the screenshot.
 	await page.waitForFunction(() => document.getElementById('phase').getAttribute('data-state'), null, { timeout: 3000 }).catch(() => {});
 	await shot(page, 'progress.png');
-	const r = await response;
-	const req = r.request();
-	assert(req.method() === 'POST', 'install request is ' + req.method());
-	assert((await req.headerValue('content-type')) === 'application/octet-stream', 'install Content-Type is ' + (await req.headerValue('content-type')));
+	const size = fs.statSync(env.files.bundle).size;
+	const ws = await socket;
+	assert(new URL(ws.url()).search === '?size=' + size, 'the WebSocket went to ' + ws.url() + ', the bundle has ' + size + ' bytes');
 	await page.waitForSelector('#success', { state: 'visible', timeout: 30000 });
+	assert((await uploadVia(page)) === 'websocket', 'the upload went by ' + (await uploadVia(page)));
+	assert(installs.length === 0, 'the bundle was also posted: ' + installs.map((q) => q.method() + ' ' + q.url()).join(', '));
+	const answer = await installAnswer(page);
+	assert(answer && answer.via === 'websocket' && answer.status === 200 && JSON.parse(answer.text).result === 'installed',
+		'the WebSocket\'s answer: ' + JSON.stringify(answer));
 	const lb = await page.evaluate(() => window.__lb);
 	const mid = lb.progress.filter((v) => v > 0 && v < 100);
 	assert(mid.length >= 1, 'no intermediate progress value (saw ' + JSON.stringify(lb.progress) + ')');
@@ -246,10 +278,13 @@ async function caseInstall(browser, env) {
 
 	if (env.mock) {
 		const put = env.mock.requests.filter((q) => q.path === '/api/install');
-		assert(put.length === 1 && put[0].complete && put[0].bytes === fs.statSync(env.files.bundle).size,
+		assert(put.length === 1 && put[0].via === 'websocket' && put[0].complete && put[0].bytes === size,
 			'the mock received ' + JSON.stringify(put));
 		// Main held none of it: the page asked for a plan, and sent the whole bundle.
 		assert(env.mock.plans.length === 1 && env.mock.plans[0].reused_bytes === 0, 'plans: ' + JSON.stringify(env.mock.plans.length));
+	} else {
+		const logged = await lastUploadLogged();
+		assert(/\(\d+ bytes, WebSocket\)$/.test(logged) && logged.includes('(' + size + ' bytes'), 'the device logged: ' + logged);
 	}
 	const rebootReq = page.waitForRequest((q) => new URL(q.url()).pathname === '/api/reboot');
 	rebootReq.catch(() => {});
@@ -455,7 +490,7 @@ async function caseDeltaReload(browser, env) {
 // 2. Not a bundle (the raw image, by the file picker; a text file, by drag and drop): a clear
 // refusal that says what to do, no Install button, nothing sent.
 async function caseNotBundle(browser, env) {
-	const { page, errors, installs } = await openPage(browser, env.base);
+	const { page, errors, installs, sockets } = await openPage(browser, env.base);
 	const mockInstalls = () => (env.mock ? env.mock.requests.filter((q) => q.path === '/api/install').length : 0);
 	const before = mockInstalls();
 	await page.setInputFiles('#file-input', env.files.img);
@@ -478,7 +513,8 @@ async function caseNotBundle(browser, env) {
 	assert(/not a Lifeboat bundle/.test(info), 'dropped text file not refused: ' + info);
 	assert(!(await visible(page, '#install-button')), 'Install button shown for a dropped non-bundle');
 	await sleep(1500);
-	assert(installs.length === 0, 'an upload happened: ' + installs.length + ' request(s) to /api/install');
+	assert(installs.length === 0 && sockets.length === 0,
+		'an upload happened: ' + installs.length + ' request(s) and ' + sockets.length + ' WebSocket(s) to /api/install');
 	assert(mockInstalls() === before, 'the mock received an install');
 	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
 	await page.context().close();
@@ -496,8 +532,9 @@ async function caseServerError(browser, env) {
 	await page.waitForSelector('#bundle-info[data-state="ok"]');
 	await page.click('#install-button');
 	await page.waitForSelector('#failure', { state: 'visible', timeout: 60000 });
-	const answer = (await page.evaluate(() => window.__lb.xhr)).filter((x) => /\/api\/install$/.test(x.url)).pop();
+	const answer = await installAnswer(page);
 	assert(answer, 'no answer to /api/install recorded');
+	assert(answer.via === 'websocket', 'the answer came by ' + answer.via);
 	let body = null;
 	try { body = JSON.parse(answer.text); } catch (e) { /* checked below */ }
 	assert(answer.status >= 400 && body && body.error && body.error.message, 'server answered ' + answer.status + ' ' + answer.text);
@@ -514,10 +551,12 @@ async function caseServerError(browser, env) {
 	await page.context().close();
 }
 
-// 4. The connection drops mid-upload (mock only): "connection lost at N %: upload again".
+// 4. The connection drops mid-upload (mock only), under the page's WebSocket: "connection lost
+// at N %: upload again", nothing sent again by itself.
 async function caseConnectionLost(browser, env) {
 	if (!env.mock) return 'skipped: needs the mock server';
-	const { page, errors } = await openPage(browser, env.base);
+	const { page, errors, installs } = await openPage(browser, env.base);
+	const from = env.mock.requests.length;
 	env.mock.cutUploads(0.4);
 	await page.setInputFiles('#file-input', env.files.bundle);
 	await page.waitForSelector('#bundle-info[data-state="ok"]');
@@ -525,8 +564,43 @@ async function caseConnectionLost(browser, env) {
 	await page.waitForSelector('#failure', { state: 'visible', timeout: 30000 }).finally(() => env.mock.cutUploads(null));
 	const msg = await text(page, '#failure-message');
 	assert(/^Connection lost at \d+ %: upload again\.$/.test(msg), '#failure-message is "' + msg + '"');
+	assert((await uploadVia(page)) === 'websocket', 'the upload went by ' + (await uploadVia(page)));
+	const put = env.mock.requests.slice(from).filter((q) => q.path === '/api/install');
+	const size = fs.statSync(env.files.bundle).size;
+	assert(put.length === 1 && put[0].via === 'websocket' && !put[0].complete && put[0].bytes >= 0.4 * size && put[0].bytes < size,
+		'the mock received ' + JSON.stringify(put));
+	assert(installs.length === 0, 'the cut upload was posted again: ' + installs.length + ' request(s)');
 	await page.waitForSelector('#failure-device', { state: 'visible', timeout: 5000 }).catch(() => {});
 	await shot(page, 'connection-lost.png');
+	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
+	await page.context().close();
+}
+
+// 4a. The WebSocket is refused (mock only; an older recovery, a proxy without them): the page
+// says so on its console and sends the same bundle as a POST, which installs.
+async function caseWebSocketFallback(browser, env) {
+	if (!env.mock) return 'skipped: needs the mock server';
+	env.mock.websocket = false;
+	const from = env.mock.requests.length, upgradesFrom = env.mock.upgrades.length;
+	const { page, errors, installs, console: log } = await openPage(browser, env.base);
+	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/install', { timeout: 60000 });
+	response.catch(() => {});
+	await page.click('#install-button');
+	const r = await response;
+	assert(r.request().method() === 'POST' && (await r.request().headerValue('content-type')) === 'application/octet-stream',
+		'the fallback sent ' + r.request().method() + ' ' + (await r.request().headerValue('content-type')));
+	await page.waitForSelector('#success', { state: 'visible', timeout: 30000 });
+	assert((await text(page, '#success')).includes('Installed version 2.0'), 'success screen says: ' + (await text(page, '#success')));
+	assert((await uploadVia(page)) === 'post', 'the upload went by ' + (await uploadVia(page)));
+	const tried = env.mock.upgrades.slice(upgradesFrom);
+	assert(tried.length === 1 && !tried[0].accepted && tried[0].url === '/api/install?size=' + fs.statSync(env.files.bundle).size,
+		'WebSocket handshakes: ' + JSON.stringify(tried));
+	const put = env.mock.requests.slice(from).filter((q) => q.path === '/api/install');
+	assert(put.length === 1 && installs.length === 1 && put[0].via === 'post' && put[0].complete &&
+		put[0].bytes === fs.statSync(env.files.bundle).size, 'the mock received ' + JSON.stringify(put));
+	assert(log.some((l) => /^info: No WebSocket to the device/.test(l)), 'the page did not say why it posted: ' + JSON.stringify(log));
 	assert(errors.length === 0, 'page errors: ' + errors.join('; '));
 	await page.context().close();
 }
@@ -658,9 +732,13 @@ async function main() {
 		const cases = [['install', caseInstall], ['delta', caseDelta], ['delta-fallback', caseDeltaFallback],
 			['delta-cut', caseDeltaCut], ['delta-reload', caseDeltaReload], ['not-a-bundle', caseNotBundle],
 			['server-error', caseServerError], ['connection-lost', caseConnectionLost],
+			['websocket-fallback', caseWebSocketFallback],
 			['resume-after-reload', caseResumeAfterReload], ['no-javascript', caseNoScript],
 			['recovery-state', caseRecoveryState]];
+		// BROWSER_CASES=name,name runs only those cases (for looking into one).
+		const only = (process.env.BROWSER_CASES || '').split(',').filter(Boolean);
 		for (const [name, fn] of cases) {
+			if (only.length && !only.includes(name)) continue;
 			let timer;
 			if (env.mock) env.mock.settle();
 			try {
