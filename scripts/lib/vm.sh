@@ -84,6 +84,16 @@ vm_console_since() {
 	tail -c +"$((${1:-0} + 1))" "$VM_CONSOLE" 2>/dev/null | sed 's/\r//g; s/\x1b\[[0-9;?]*[A-Za-z]//g'
 }
 
+# vm_console_excerpt MARK LINES: one line for a failure message: the kernel's first complaint
+# after MARK (a hung task, a lockup or stall, an oops, an I/O or file system error), whose stack
+# dump would otherwise hide it, then the last LINES lines, joined by "|".
+vm_console_excerpt() {
+	local since complaint
+	since=$(vm_console_since "$1" | grep -av '^\s*$')
+	complaint=$(grep -aE -m1 'blocked for more than|soft lockup|hard LOCKUP|rcu.*stall|BUG:|Oops|Kernel panic|I/O error|EXT4-fs error|SQUASHFS error|Out of memory' <<<"$since")
+	{ [ -n "$complaint" ] && echo "first kernel complaint: $complaint ..."; tail -n "$2" <<<"$since"; } | cut -c1-150 | tr '\n' '|'
+}
+
 # vm_wait_console REGEX SECONDS [MARK]: true once a console line after MARK (default: the start
 # of the log) matches; false when the time runs out or QEMU ends. The matching line is in
 # VM_MATCH.

@@ -26,7 +26,7 @@ trap 'vm_kill; save_console cycle; if [ -n "${E2E_KEEP:-}" ]; then echo "# kept 
 # step NAME START_US: passes NAME with the time since START_US, or fails it with $WHY and stops.
 step_ok() { pass "$N/$1 # $(seconds_since "$2") s${3:+; $3}"; }
 step_fail() {
-	fail "$N/$1" "$WHY; console: $(vm_console_since "${MARK:-0}" | grep -av '^\s*$' | tail -n 4 | cut -c1-150 | tr '\n' '|')"
+	fail "$N/$1" "$WHY; console: $(vm_console_excerpt "${MARK:-0}" 4)"
 	exit 0
 }
 

@@ -23,7 +23,7 @@ trap 'vm_kill; save_console pull; cleanup' EXIT
 
 step_ok() { pass "$N/$1 # $(seconds_since "$2") s${3:+; $3}"; }
 step_fail() {
-	fail "$N/$1" "$WHY; console: $(vm_console_since "${MARK:-0}" | grep -av '^\s*$' | tail -n 4 | cut -c1-150 | tr '\n' '|')"
+	fail "$N/$1" "$WHY; console: $(vm_console_excerpt "${MARK:-0}" 4)"
 	exit 0
 }
 

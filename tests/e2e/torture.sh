@@ -57,7 +57,7 @@ fi
 trap 'vm_kill; save_console torture; cleanup' EXIT
 RANDOM=$SEED
 
-why() { echo "$WHY; console: $(vm_console_since "${MARK:-0}" | grep -av '^\s*$' | tail -n 3 | cut -c1-150 | tr '\n' '|')"; }
+why() { echo "$WHY; console: $(vm_console_excerpt "${MARK:-0}" 3)"; }
 
 DISK=$T/sdcard.img
 e2e_bundle 2 "$OUT/example-main-v2.ext4" "$T/v2.lifeboat" || { fail $N "cannot make the bundle"; exit 0; }
