@@ -269,6 +269,15 @@ int main(void)
 			  NULL);
 		return 0;
 	}
+	/* The socket carries frames of the whole bundle: a resume's Content-Range or a form's body
+	 * type would have the body read as something it is not. */
+	if (over_websocket && (req.content_range || multipart)) {
+		cgi_error(400, "bad-request",
+			  "a WebSocket upload is the whole bundle, from its first byte: resume a cut upload with "
+			  "a POST and Content-Range, and send a form as a POST",
+			  NULL);
+		return 0;
+	}
 	if (delta && (multipart || req.content_range)) {
 		cgi_error(400, "bad-request",
 			  "a delta upload (?delta=1) is the raw concatenation of the ranges its plan lists, as "

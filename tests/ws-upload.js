@@ -5,10 +5,10 @@
 // text message printed on stdout. Node's own modules only.
 //
 //   node tests/ws-upload.js URL FILE [--origin ORIGIN] [--slice BYTES] [--cut-at BYTES]
-//                          [--pause-at BYTES] [--size N] [--extra BYTES]
+//                          [--pause-at BYTES] [--size N] [--extra BYTES] [--header 'NAME: VALUE']
 //
 // --size declares another size than the file's; --extra sends that many bytes more than the
-// file; --cut-at destroys the connection after that many bytes of payload; --pause-at stops
+// file; --header adds a request header to the handshake; --cut-at destroys the connection after that many bytes of payload; --pause-at stops
 // sending there and holds the connection open until the process is killed.
 // Exit: 0 a message came, 2 the handshake was refused (status and body printed), 3 the
 // connection ended without a message.
@@ -19,7 +19,7 @@ const http = require('http');
 const os = require('os');
 
 const args = process.argv.slice(2);
-const opt = { origin: null, slice: 1 << 20, cutAt: -1, pauseAt: -1, size: -1, extra: 0 };
+const opt = { origin: null, slice: 1 << 20, cutAt: -1, pauseAt: -1, size: -1, extra: 0, headers: [] };
 const pos = [];
 for (let i = 0; i < args.length; i++) {
 	const a = args[i];
@@ -29,10 +29,11 @@ for (let i = 0; i < args.length; i++) {
 	else if (a === '--pause-at') opt.pauseAt = Number(args[++i]);
 	else if (a === '--size') opt.size = Number(args[++i]);
 	else if (a === '--extra') opt.extra = Number(args[++i]);
+	else if (a === '--header') opt.headers.push(args[++i]);
 	else pos.push(a);
 }
 if (pos.length !== 2) {
-	process.stderr.write('usage: ws-upload.js URL FILE [--origin O] [--slice B] [--cut-at B] [--pause-at B] [--size N] [--extra B]\n');
+	process.stderr.write('usage: ws-upload.js URL FILE [--origin O] [--slice B] [--cut-at B] [--pause-at B] [--size N] [--extra B] [--header H]\n');
 	process.exit(64);
 }
 const [base, file] = pos;
@@ -68,6 +69,10 @@ const headers = {
 	'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'),
 };
 if (opt.origin) headers.Origin = opt.origin;
+for (const h of opt.headers) {
+	const colon = h.indexOf(':');
+	headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+}
 const req = http.request(url, { headers });
 
 req.on('response', (res) => {

@@ -66,6 +66,11 @@ check /http-ws/zero-size test "$? $(cut -d' ' -f1-2 "$T/ws.out")" = "2 HTTP 400"
 code=$(curl -sS -o "$T/nosize.json" -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
 	-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$URL/api/install")
 check /http-ws/no-size test "$code $(jq -r .error.code "$T/nosize.json")" = "400 bad-request"
+# A resume's Content-Range or a form's body type on the socket: refused, nothing read as a bundle.
+ws --header "Content-Range: bytes 1000-$((SIZE - 1))/$SIZE" "$T/good.lifeboat"
+check /http-ws/no-content-range test "$(msg '"\(.status) \(.reply.error.message)"' | cut -c1-40)" = "400 a WebSocket upload is the whole bund"
+ws --header "Content-Type: multipart/form-data; boundary=x" "$T/good.lifeboat"
+check /http-ws/no-form test "$(msg '"\(.status) \(.reply.error.message)"' | cut -c1-40)" = "400 a WebSocket upload is the whole bund"
 check /http-ws/refused-untouched test "$(hash_main)" = "$before"
 
 # --- answered as the POST would be ---
