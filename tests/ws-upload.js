@@ -8,8 +8,9 @@
 //                          [--pause-at BYTES] [--size N] [--extra BYTES] [--header 'NAME: VALUE']
 //
 // --size declares another size than the file's; --extra sends that many bytes more than the
-// file; --header adds a request header to the handshake; --cut-at destroys the connection after that many bytes of payload; --pause-at stops
-// sending there and holds the connection open until the process is killed.
+// file; --header adds a request header to the handshake; --cut-at destroys the connection after
+// that many bytes of payload; --pause-at stops sending there and holds the connection open until
+// the process is killed.
 // Exit: 0 a message came, 2 the handshake was refused (status and body printed), 3 the
 // connection ended without a message.
 'use strict';
@@ -17,6 +18,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const os = require('os');
+const { frameHeader } = require('./ws-frame.js');
 
 const args = process.argv.slice(2);
 const opt = { origin: null, slice: 1 << 20, cutAt: -1, pauseAt: -1, size: -1, extra: 0, headers: [] };
@@ -44,11 +46,7 @@ const url = new URL('/api/install?size=' + declared, base);
 // One client frame: FIN set, masked as RFC 6455 5.3 requires of a client.
 function frame(opcode, payload) {
 	const n = payload.length;
-	const head = Buffer.alloc(n < 126 ? 2 : n < 65536 ? 4 : 10);
-	head[0] = 0x80 | opcode;
-	if (n < 126) head[1] = 0x80 | n;
-	else if (n < 65536) { head[1] = 0x80 | 126; head.writeUInt16BE(n, 2); }
-	else { head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(n), 2); }
+	const head = frameHeader(opcode, n, true);
 	const mask = crypto.randomBytes(4);
 	// Masked four bytes at a time over a fresh (aligned) buffer: a byte loop would make this
 	// client, not the device, the slowest part of a 1 GiB upload.

@@ -29,6 +29,7 @@
 const http = require('http');
 const fs = require('fs');
 const stream = require('stream');
+const { frameHeader } = require('../ws-frame.js');
 
 // What overlay/etc/lighttpd/lifeboat.conf adds to every response: the page must work under them
 // (inline script and style only; "no-referrer" makes a form's POST carry "Origin: null").
@@ -109,19 +110,7 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const WS = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 };
 
 function wsFrame(opcode, payload) {
-	const n = payload.length;
-	const head = Buffer.alloc(n < 126 ? 2 : n < 65536 ? 4 : 10);
-	head[0] = 0x80 | opcode;
-	if (n < 126) {
-		head[1] = n;
-	} else if (n < 65536) {
-		head[1] = 126;
-		head.writeUInt16BE(n, 2);
-	} else {
-		head[1] = 127;
-		head.writeBigUInt64BE(BigInt(n), 2);
-	}
-	return Buffer.concat([head, payload]);
+	return Buffer.concat([frameHeader(opcode, payload.length, false), payload]);
 }
 
 // A decoder of a client's frames, fed the bytes as TCP delivers them. A data frame's payload is
