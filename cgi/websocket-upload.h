@@ -27,9 +27,9 @@ bool cgi_websocket_requested(void);
 bool cgi_websocket_accept(struct cgi_request *r);
 
 /* An input of the upload's payload: exactly r->content_length bytes of binary messages read from
- * the request body, pings answered on the way. A client that answers no ping for
- * SILENCE_GIVE_UP_SECONDS (10 s of silence) ends it with -ETIMEDOUT; `cancel` set (cgi_cancel_on_termination) with -ECONNABORTED. `reader` must
- * outlive the input. */
+ * the request body, pings answered on the way. A client that answers no ping for 10 s of
+ * silence ends it with -ETIMEDOUT; `cancel` set (cgi_cancel_on_termination) with -ECONNABORTED.
+ * `reader` must outlive the input. */
 void cgi_websocket_input(struct lb_ws_reader *reader, const struct cgi_request *r, const atomic_bool *cancel,
 			 struct lb_input *ret);
 

@@ -4,8 +4,10 @@
 # and answers in one text message; refusals before the handshake are plain HTTP; a bundle of
 # another size than announced, a non-bundle, more bytes than announced, a corrupt chunk and a bad
 # or unknown signature are answered as the POST would be, main untouched where nothing was
-# written; a second upload while one runs is busy; a client that goes away is a cut upload
-# (failed, resumable) and the next upload works; POST still works after it all.
+# written; a resume's Content-Range or a form's type on the handshake is refused; a second upload
+# while one runs is busy; a paused client that answers pings is waited for, a frozen one given up
+# after 10 s; a client that goes away is a cut upload (failed, resumable) and the next upload
+# works; POST still works after it all.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../http-lib.sh"
 trap 'stop_server; [ -n "$HELD" ] && kill "$HELD" 2>/dev/null; chown root:disk "$MAIN" 2>/dev/null; cleanup' EXIT
