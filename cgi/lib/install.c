@@ -51,6 +51,11 @@ struct pipeline {
 	uint8_t *done;
 	uint32_t done_total;
 	atomic_uint_fast32_t done_prefix;
+	/* By seq, the fingerprint of each chunk this process proved and wrote, for the read-back:
+	 * those need no second SHA-256. A chunk without one (in place, or written by the upload
+	 * this one resumes) is read back against its SHA-256. */
+	uint64_t *prints;
+	uint8_t *printed;
 };
 
 static void pipeline_mark_done(struct pipeline *p, uint32_t seq)
@@ -107,6 +112,12 @@ static uint64_t chunk_offset(const struct job *j)
 	return (uint64_t)j->index * j->image->chunk_size;
 }
 
+static void remember_print(struct pipeline *p, const struct job *j, uint32_t length)
+{
+	p->prints[j->seq] = lb_fingerprint(j->data, length);
+	p->printed[j->seq] = 1;
+}
+
 static int write_job(struct pipeline *p, struct job *j, ZSTD_DCtx *dctx, struct lb_error *err)
 {
 	const struct lb_chunk *c = &j->image->chunks[j->index];
@@ -115,6 +126,8 @@ static int write_job(struct pipeline *p, struct job *j, ZSTD_DCtx *dctx, struct 
 
 	if (c->compressed_size != 0 && (r = check_chunk(j, dctx, length, err)) < 0)
 		return r;
+	if (j->target && c->compressed_size != 0)
+		remember_print(p, j, length);
 	if (j->target) {
 		r = c->compressed_size ? lb_target_write(j->target, j->data, length, chunk_offset(j))
 				       : lb_target_zero(j->target, p->zeros, length, chunk_offset(j));
@@ -144,6 +157,8 @@ static int readback_job(struct pipeline *p, struct job *j, struct lb_error *err)
 	bool ok;
 	if (c->compressed_size == 0)
 		ok = lb_is_zero(j->data, length);
+	else if (p->printed[j->seq])
+		ok = lb_fingerprint(j->data, length) == p->prints[j->seq];
 	else {
 		lb_sha256(j->data, length, digest);
 		ok = memcmp(digest, c->sha256, LB_SHA256_SIZE) == 0;
@@ -258,6 +273,8 @@ static void pipeline_stop(struct pipeline *p)
 	free(p->queue);
 	free(p->threads);
 	free(p->done);
+	free(p->prints);
+	free(p->printed);
 	free((void *)p->zeros);
 	pthread_cond_destroy(&p->changed);
 	pthread_mutex_destroy(&p->lock);
@@ -282,7 +299,10 @@ static int pipeline_start(struct pipeline *p, unsigned threads, size_t chunk_max
 	 * and it is never written. */
 	p->zeros = calloc(1, data_size);
 	p->done = calloc(chunks + 1, 1);
-	if (!p->jobs || !p->free_jobs || !p->queue || !p->threads || !p->zeros || !p->done)
+	p->prints = calloc(chunks + 1, sizeof(*p->prints));
+	p->printed = calloc(chunks + 1, 1);
+	if (!p->jobs || !p->free_jobs || !p->queue || !p->threads || !p->zeros || !p->done || !p->prints ||
+	    !p->printed)
 		return lb_error_set(err, ENOMEM, LB_E_INTERNAL, "out of memory for the pipeline");
 	for (unsigned i = 0; i < p->job_count; i++) {
 		struct job *j = &p->jobs[i];
@@ -517,6 +537,7 @@ static int copy_planned(struct install *s, struct pipeline *p, struct lb_error *
 					 j->target->path);
 			break;
 		}
+		remember_print(p, j, length);
 		if ((r = lb_target_write(j->target, j->data, length, chunk_offset(j))) < 0) {
 			r = lb_error_set(err, -r, LB_E_WRITE,
 					 "writing %s to %s failed: %s. The card may be failing or too small; main is "

@@ -134,11 +134,14 @@ expect_error /install/target/shared/device usage untouched "$dev" --target boot=
 random_file "$T/img16" $((16 << 20))
 make_bundle "$T/b16" "$T/img16"
 
-# A device whose first 4 MiB work and whose rest fails every I/O with EIO; and one that accepts
-# every write, keeps nothing and reads zeros, which only the read-back can catch.
+# A device whose first 4 MiB work and whose rest fails every I/O with EIO; one that accepts
+# every write, keeps nothing and reads zeros; and a fake-capacity card, 20 MiB that wrap around
+# 8 MiB, where a later chunk silently overwrites an earlier one. Only the read-back catches the
+# last two; the wrap returns real, non-zero data of the wrong chunk.
 if ! dm_available linear error zero; then
 	skip /install/target/write-error/dm "no device-mapper in this kernel"
 	skip /install/target/readback/dm-zero "no device-mapper in this kernel"
+	skip /install/target/readback/fake-capacity "no device-mapper in this kernel"
 else
 	truncate -s 4M "$T/dm-linear"
 	under=$(loop_attach "$T/dm-linear")
@@ -151,6 +154,18 @@ else
 		fail /install/target/readback/dm-zero "dmsetup create failed"
 	else
 		expect_error /install/target/readback/dm-zero readback-mismatch invalid "$dm" <"$T/b16"
+	fi
+	truncate -s 8M "$T/dm-wrap"
+	under=$(loop_attach "$T/dm-wrap")
+	if ! dm=$(dm_create wrap "0 16384 linear $under 0" "16384 16384 linear $under 0" "32768 8192 linear $under 0"); then
+		fail /install/target/readback/fake-capacity "dmsetup create failed"
+	else
+		expect_error /install/target/readback/fake-capacity readback-mismatch invalid "$dm" <"$T/b16"
+		if json_field message | grep -q 'chunk [0-9]* of 16 .*reads back different.*fake capacity'; then
+			pass /install/target/readback/fake-capacity/message
+		else
+			fail /install/target/readback/fake-capacity/message "the message does not name a chunk and the card: $(json_field message)"
+		fi
 	fi
 fi
 

@@ -155,6 +155,63 @@ static void test_install_pieces(void)
 	CHECK(target_matches_image());
 }
 
+/* A card that does not keep what it was given, between the write and the read-back: when the
+ * read-back starts, `from`'s bytes (or, with from == to, one flipped byte) land at chunk `to`. */
+struct card_fault {
+	uint32_t from, to;
+	bool done;
+};
+
+static void damage_at_readback(const struct lb_progress *p, void *userdata)
+{
+	struct card_fault *f = userdata;
+	if (p->phase != LB_PHASE_READBACK || f->done)
+		return;
+	f->done = true;
+	int fd = open(unit_path("target"), O_RDWR);
+	uint8_t chunk[65536];
+	if (pread(fd, chunk, sizeof(chunk), (off_t)f->from * sizeof(chunk)) == (ssize_t)sizeof(chunk)) {
+		if (f->from == f->to)
+			chunk[12345] ^= 0x01;
+		(void)!pwrite(fd, chunk, sizeof(chunk), (off_t)f->to * sizeof(chunk));
+	}
+	close(fd);
+}
+
+static void check_readback_catches(struct card_fault fault, const char *chunk_name)
+{
+	CHECK(make_bundle(true) == 0);
+	make_target(unit_path("target"), 4u << 20);
+	struct lb_keyring *k = keys();
+	struct lb_target_spec spec = {"rootfs", unit_path("target")};
+	struct lb_install_options opt = {.keyring = k, .compatible = "unit", .targets = &spec, .target_count = 1,
+					 .readback = true, .threads = 2, .progress = damage_at_readback,
+					 .userdata = &fault};
+	struct memory_input mi = {.data = (uint8_t *)bundle_data, .size = bundle_size, .seed = 7};
+	struct lb_install_result res;
+	struct lb_error e;
+	int r = install(&mi, &opt, &res, &e);
+	lb_keyring_free(k);
+	CHECK(fault.done);
+	CHECK(r < 0);
+	CHECK(e.code == LB_E_READBACK);
+	if (!strstr(e.message, chunk_name))
+		fprintf(stderr, "message: %s\n", e.message);
+	CHECK(strstr(e.message, chunk_name) != NULL);
+}
+
+/* A fake-capacity card that wraps: a later chunk's real data where an earlier one was. */
+static void test_readback_wrong_chunk(void)
+{
+	check_readback_catches((struct card_fault){.from = 40, .to = 10}, "chunk 11 of 49");
+}
+
+/* One bit that the card flipped. */
+static void test_readback_flipped_bit(void)
+{
+	check_readback_catches((struct card_fault){.from = 30, .to = 30}, "chunk 31 of 49");
+}
+
 static void test_cut_everywhere(void)
 {
 	/* Cutting the stream at many points: every cut is reported as truncated (or, inside the
@@ -271,6 +328,8 @@ int main(void)
 {
 	static const struct unit_test tests[] = {
 		{"/install/pieces/readback", test_install_pieces},
+		{"/install/readback/wrong-chunk", test_readback_wrong_chunk},
+		{"/install/readback/flipped-bit", test_readback_flipped_bit},
 		{"/install/truncated/everywhere", test_cut_everywhere},
 		{"/install/unsigned", test_unsigned},
 		{"/install/before-write/refuses", test_before_write_refuses},
