@@ -6,11 +6,13 @@
 //
 //   node tests/ws-upload.js URL FILE [--origin ORIGIN] [--slice BYTES] [--cut-at BYTES]
 //                          [--pause-at BYTES] [--size N] [--extra BYTES] [--header 'NAME: VALUE']
+//                          [--timing FILE]
 //
 // --size declares another size than the file's; --extra sends that many bytes more than the
 // file; --header adds a request header to the handshake; --cut-at destroys the connection after
 // that many bytes of payload; --pause-at stops sending there and holds the connection open until
-// the process is killed.
+// the process is killed; --timing writes the seconds from the request's start to the message
+// into FILE (node's own start left out, as curl's time_total leaves out curl's).
 // Exit: 0 a message came, 2 the handshake was refused (status and body printed), 3 the
 // connection ended without a message.
 'use strict';
@@ -21,7 +23,7 @@ const os = require('os');
 const { frameHeader } = require('./ws-frame.js');
 
 const args = process.argv.slice(2);
-const opt = { origin: null, slice: 1 << 20, cutAt: -1, pauseAt: -1, size: -1, extra: 0, headers: [] };
+const opt = { origin: null, slice: 1 << 20, cutAt: -1, pauseAt: -1, size: -1, extra: 0, headers: [], timing: null };
 const pos = [];
 for (let i = 0; i < args.length; i++) {
 	const a = args[i];
@@ -32,10 +34,11 @@ for (let i = 0; i < args.length; i++) {
 	else if (a === '--size') opt.size = Number(args[++i]);
 	else if (a === '--extra') opt.extra = Number(args[++i]);
 	else if (a === '--header') opt.headers.push(args[++i]);
+	else if (a === '--timing') opt.timing = args[++i];
 	else pos.push(a);
 }
 if (pos.length !== 2) {
-	process.stderr.write('usage: ws-upload.js URL FILE [--origin O] [--slice B] [--cut-at B] [--pause-at B] [--size N] [--extra B] [--header H]\n');
+	process.stderr.write('usage: ws-upload.js URL FILE [--origin O] [--slice B] [--cut-at B] [--pause-at B] [--size N] [--extra B] [--header H] [--timing F]\n');
 	process.exit(64);
 }
 const [base, file] = pos;
@@ -71,6 +74,7 @@ for (const h of opt.headers) {
 	const colon = h.indexOf(':');
 	headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
 }
+const started = process.hrtime.bigint();
 const req = http.request(url, { headers });
 
 req.on('response', (res) => {
@@ -99,6 +103,7 @@ req.on('upgrade', (res, socket, rest) => {
 			if (op === 1) {
 				got = true;
 				stopped = true;
+				if (opt.timing) fs.writeFileSync(opt.timing, (Number(process.hrtime.bigint() - started) / 1e9).toFixed(3) + '\n');
 				process.stdout.write(payload.toString() + '\n');
 			} else if (op === 9) {
 				socket.write(frame(10, payload));
