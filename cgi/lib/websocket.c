@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -334,18 +335,24 @@ int lb_ws_send(int fd, int opcode, const void *payload, size_t length)
 	default:
 		return -EINVAL;
 	}
-	/* PIPE_BUF bytes and fewer are written to a pipe atomically. */
+	/* One frame at a time, whichever thread sends: a ping must not land inside a long message.
+	 * PIPE_BUF bytes and fewer are also written to a pipe atomically. */
+	static pthread_mutex_t sending = PTHREAD_MUTEX_INITIALIZER;
 	uint8_t frame[4096];
 	size_t h = lb_ws_frame_header(frame, opcode, length);
+	int e;
+	pthread_mutex_lock(&sending);
 	if (h + length <= sizeof(frame)) {
 		if (length > 0)
 			memcpy(frame + h, payload, length);
-		return lb_write_full(fd, frame, h + length);
+		e = lb_write_full(fd, frame, h + length);
+	} else {
+		e = lb_write_full(fd, frame, h);
+		if (e >= 0)
+			e = lb_write_full(fd, payload, length);
 	}
-	int e = lb_write_full(fd, frame, h);
-	if (e < 0)
-		return e;
-	return lb_write_full(fd, payload, length);
+	pthread_mutex_unlock(&sending);
+	return e;
 }
 
 int lb_ws_send_close(int fd, uint16_t code, const char *reason)

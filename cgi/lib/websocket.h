@@ -105,10 +105,10 @@ void lb_ws_reader_input(struct lb_ws_reader *r, struct lb_input *ret);
 /* The header of an unmasked final frame (a server's); returns its length (2, 4 or 10). */
 size_t lb_ws_frame_header(uint8_t out[LB_WS_HEADER_MAX], int opcode, uint64_t length);
 
-/* Writes one whole frame to `fd` (short writes and EINTR looped over). Frames up to 4 KiB go
- * out in a single write(2), so that they cannot interleave with another writer's on a pipe;
- * larger ones need the caller to serialise. -EINVAL for an unknown opcode or a control frame
- * over 125 bytes. */
+/* Writes one whole frame to `fd` (short writes and EINTR looped over). Frames never interleave:
+ * every thread of the process sends under one lock, and frames up to 4 KiB go out in a single
+ * write(2), whole on a pipe even against another process. -EINVAL for an unknown opcode or a
+ * control frame over 125 bytes. */
 int lb_ws_send(int fd, int opcode, const void *payload, size_t length);
 
 /* A close frame with `code` and a reason of at most 123 bytes (-EINVAL if longer; NULL: none). */

@@ -1,12 +1,13 @@
 /* The WebSocket module: the handshake's accept value, the frame reader (the same payload
  * however the stream is split, every length form, pings answered, each violation refused with
  * its message, nothing read past the declared size, a large frame through a small buffer), and
- * the server's frames. */
+ * the server's frames, whole even when two threads send at once. */
 #include "lib/websocket.h"
 #include "unit.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 /* A client's stream, handed out in pieces: `step` bytes at most per read, or random sizes of 1
  * to `step` when `random` is set. */
@@ -490,6 +491,65 @@ static void test_send(void)
 	CHECK(p[0] == 0x88 && p[1] == 2 && p[2] == 0x03 && p[3] == 0xe9);
 }
 
+/* Two threads send at once into one pipe, long messages and pings: each frame arrives whole. */
+struct pipe_sink {
+	int fd;
+	uint8_t *data;
+	size_t size, cap;
+};
+
+static void *sink_all(void *userdata)
+{
+	struct pipe_sink *k = userdata;
+	ssize_t n;
+	while (k->size < k->cap && (n = read(k->fd, k->data + k->size, k->cap - k->size)) > 0)
+		k->size += (size_t)n;
+	return NULL;
+}
+
+#define MESSAGES 8
+#define PINGS 400
+
+static void *send_pings(void *userdata)
+{
+	for (int i = 0; i < PINGS; i++)
+		lb_ws_send(*(int *)userdata, LB_WS_PING, "ping", 4);
+	return NULL;
+}
+
+static void test_send_threads(void)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	struct pipe_sink sink = {.fd = fds[0], .cap = MESSAGES * (10 + 100000) + PINGS * 6 + 1};
+	sink.data = malloc(sink.cap);
+	pthread_t reader, pinger;
+	CHECK(pthread_create(&reader, NULL, sink_all, &sink) == 0);
+	CHECK(pthread_create(&pinger, NULL, send_pings, &fds[1]) == 0);
+	for (int i = 0; i < MESSAGES; i++)
+		CHECK(lb_ws_send(fds[1], LB_WS_BINARY, expect, 100000) == 0);
+	pthread_join(pinger, NULL);
+	close(fds[1]);
+	pthread_join(reader, NULL);
+	close(fds[0]);
+	CHECK(sink.size == sink.cap - 1);
+	unsigned messages = 0, pings = 0;
+	for (const uint8_t *p = sink.data, *end = sink.data + sink.size; p < end;) {
+		if (p[0] == 0x89 && p + 6 <= end && p[1] == 4 && memcmp(p + 2, "ping", 4) == 0) {
+			pings++;
+			p += 6;
+		} else if (p[0] == 0x82 && p + 10 + 100000 <= end && p[1] == 127 && memcmp(p + 10, expect, 100000) == 0) {
+			messages++;
+			p += 10 + 100000;
+		} else {
+			break; /* a broken frame: the counts fall short */
+		}
+	}
+	free(sink.data);
+	CHECK(messages == MESSAGES);
+	CHECK(pings == PINGS);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -504,6 +564,7 @@ int main(void)
 	    {"/websocket/read/as-input", test_input},
 	    {"/websocket/send/frame-header", test_frame_header},
 	    {"/websocket/send/frames", test_send},
+	    {"/websocket/send/threads", test_send_threads},
 	};
 	return unit_main(tests, sizeof(tests) / sizeof(tests[0]));
 }
