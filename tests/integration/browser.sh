@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The recovery's web page (overlay/srv/lifeboat/www/index.html) in Debian's Chromium, driven by
-# tests/browser/test.js through playwright-core: against the mock server inside the test, or
-# against a real recovery server with LIFEBOAT_URL=http://HOST:PORT. Prints "ok /browser/NAME" or
-# "FAIL /browser/NAME: why" per case.
+# The recovery's web page (overlay/srv/lifeboat/www/index.html) in Debian's Chromium and Firefox
+# ESR, driven by tests/browser/test.js through playwright-core: against the mock server inside
+# the test, then against a real recovery server (LIFEBOAT_URL=http://HOST:PORT), each in both
+# browsers. Prints "ok /browser/NAME" (/browser/firefox/NAME, /browser/real/NAME,
+# /browser/real/firefox/NAME) or "FAIL ...: why" per case.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-if [ ! -x /usr/bin/chromium ]; then
-	echo "FAIL /browser/setup: chromium missing (scripts/install-deps installs it)"
-	exit 1
-fi
+for browser in chromium firefox-esr; do
+	if [ ! -x /usr/bin/$browser ]; then
+		echo "FAIL /browser/setup: $browser missing (scripts/install-deps installs it)"
+		exit 1
+	fi
+done
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	echo "FAIL /browser/setup: node or npm missing (scripts/install-deps installs them)"
 	exit 1
@@ -22,8 +25,9 @@ if [ ! -e tests/browser/node_modules/playwright-core/package.json ]; then
 		exit 1
 	fi
 fi
-node tests/browser/test.js
-mock_status=$?
+status=0
+node tests/browser/test.js || status=1
+BROWSER=firefox node tests/browser/test.js || status=1
 
 # The same page served by the real lighttpd with the real CGI programs, onto a file target.
 source tests/lib.sh
@@ -37,6 +41,6 @@ if ! start_server "$T/main.img" --allow-unsigned; then
 	fail /browser/real/setup "the recovery server did not start"
 	exit 1
 fi
-LIFEBOAT_URL=$URL node tests/browser/test.js
-real_status=$?
-[ $mock_status -eq 0 ] && [ $real_status -eq 0 ]
+LIFEBOAT_URL=$URL node tests/browser/test.js || status=1
+LIFEBOAT_URL=$URL BROWSER=firefox node tests/browser/test.js || status=1
+exit $status
