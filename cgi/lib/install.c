@@ -126,9 +126,9 @@ static int write_job(struct pipeline *p, struct job *j, ZSTD_DCtx *dctx, struct 
 
 	if (c->compressed_size != 0 && (r = check_chunk(j, dctx, length, err)) < 0)
 		return r;
-	if (j->target && c->compressed_size != 0)
-		remember_print(p, j, length);
 	if (j->target) {
+		if (c->compressed_size != 0)
+			remember_print(p, j, length);
 		r = c->compressed_size ? lb_target_write(j->target, j->data, length, chunk_offset(j))
 				       : lb_target_zero(j->target, p->zeros, length, chunk_offset(j));
 		if (r < 0) {

@@ -156,11 +156,18 @@ async function getJSON(url) {
 	return r.json();
 }
 
-// A fresh context per case; records page errors, install requests and WebSockets, progress
-// values, phases and console messages.
-// A response to an upload by POST (Firefox also reports a WebSocket's handshake, a GET).
-const isUploadResponse = (r) => new URL(r.url()).pathname === '/api/install' && r.request().method() !== 'GET';
+// An upload by POST and its response (Firefox also reports a WebSocket's handshake, a GET).
+const isUploadRequest = (q) => new URL(q.url()).pathname === '/api/install' && q.method() !== 'GET';
+const isUploadResponse = (r) => isUploadRequest(r.request());
 
+// The WebSockets the page opened to /api/install, as URLs, from its own record (Playwright
+// reports no WebSocket events from Firefox over BiDi).
+async function uploadSockets(page) {
+	return (await page.evaluate(() => window.__lb.sockets)).map((u) => new URL(u)).filter((u) => u.pathname === '/api/install');
+}
+
+// A fresh context per case; records page errors, install requests, progress values, phases,
+// the page's WebSockets and console messages.
 async function openPage(browser, base) {
 	const context = await browser.newContext({ viewport: DESKTOP, deviceScaleFactor: 1 });
 	await context.addInitScript(() => {
@@ -207,11 +214,10 @@ async function openPage(browser, base) {
 	});
 	const page = await context.newPage();
 	page.setDefaultTimeout(20000);
-	const t = { context, page, errors: [], installs: [], sockets: [], dialogs: [], console: [] };
+	const t = { context, page, errors: [], installs: [], dialogs: [], console: [] };
 	page.on('pageerror', (e) => t.errors.push(e.message));
 	page.on('console', (m) => t.console.push(m.type() + ': ' + m.text()));
-	page.on('request', (r) => { if (new URL(r.url()).pathname === '/api/install' && r.method() !== 'GET') t.installs.push(r); });
-	page.on('websocket', (w) => { if (new URL(w.url()).pathname === '/api/install') t.sockets.push(w); });
+	page.on('request', (r) => { if (isUploadRequest(r)) t.installs.push(r); });
 	page.on('dialog', (d) => { t.dialogs.push(d.message()); d.dismiss(); });
 	await page.goto(base + '/');
 	// The status has arrived once "This device" shows something.
@@ -265,8 +271,8 @@ async function caseInstall(browser, env) {
 	await shot(page, 'progress.png');
 	const size = fs.statSync(env.files.bundle).size;
 	await page.waitForSelector('#success', { state: 'visible', timeout: 30000 });
-	const sockets = (await page.evaluate(() => window.__lb.sockets)).map((u) => new URL(u));
-	assert(sockets.length === 1 && sockets[0].pathname === '/api/install' && sockets[0].search === '?size=' + size,
+	const sockets = await uploadSockets(page);
+	assert(sockets.length === 1 && sockets[0].search === '?size=' + size,
 		'the WebSockets opened: ' + sockets.join(', ') + '; the bundle has ' + size + ' bytes');
 	assert((await uploadVia(page)) === 'websocket', 'the upload went by ' + (await uploadVia(page)));
 	assert(installs.length === 0, 'the bundle was also posted: ' + installs.map((q) => q.method() + ' ' + q.url()).join(', '));
@@ -498,7 +504,7 @@ async function caseDeltaReload(browser, env) {
 // 2. Not a bundle (the raw image, by the file picker; a text file, by drag and drop): a clear
 // refusal that says what to do, no Install button, nothing sent.
 async function caseNotBundle(browser, env) {
-	const { page, errors, installs, sockets } = await openPage(browser, env.base);
+	const { page, errors, installs } = await openPage(browser, env.base);
 	const mockInstalls = () => (env.mock ? env.mock.requests.filter((q) => q.path === '/api/install').length : 0);
 	const before = mockInstalls();
 	await page.setInputFiles('#file-input', env.files.img);
@@ -521,6 +527,7 @@ async function caseNotBundle(browser, env) {
 	assert(/not a Lifeboat bundle/.test(info), 'dropped text file not refused: ' + info);
 	assert(!(await visible(page, '#install-button')), 'Install button shown for a dropped non-bundle');
 	await sleep(1500);
+	const sockets = await uploadSockets(page);
 	assert(installs.length === 0 && sockets.length === 0,
 		'an upload happened: ' + installs.length + ' request(s) and ' + sockets.length + ' WebSocket(s) to /api/install');
 	assert(mockInstalls() === before, 'the mock received an install');

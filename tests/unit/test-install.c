@@ -195,9 +195,10 @@ static void check_readback_catches(struct card_fault fault, const char *chunk_na
 	CHECK(fault.done);
 	CHECK(r < 0);
 	CHECK(e.code == LB_E_READBACK);
-	if (!strstr(e.message, chunk_name))
+	bool named = strstr(e.message, chunk_name) != NULL;
+	if (!named)
 		fprintf(stderr, "message: %s\n", e.message);
-	CHECK(strstr(e.message, chunk_name) != NULL);
+	CHECK(named);
 }
 
 /* A fake-capacity card that wraps: a later chunk's real data where an earlier one was. */
