@@ -19,13 +19,6 @@ grant_main() {
 	"$ROOT/overlay/usr/lib/lifeboat/grant-targets" "$T/grant.conf" "$MAIN_GROUP" >/dev/null
 }
 
-free_port() {
-	local p
-	for p in $(shuf -i 20000-40000 -n 20); do
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
-	done
-	return 1
-}
 
 # start_server TARGET [extra run-recovery-server options...]
 start_server() {

@@ -12,6 +12,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-it-XXXXXX")
 LOOPS=()
 DMS=()
 MOUNTS=()
+source "$ROOT/scripts/lib/net.sh"
 
 # What the helpers set up, one "KIND NAME" line each, in order. A file rather than an array, so
 # that helpers run in $(...) subshells, such as loop_attach, can register too.
@@ -134,10 +135,14 @@ make_image() {
 		head -c $((mib * 1024 * 1024 / 8)) /dev/urandom | dd of="$file" bs=1M seek=$((mib / 2)) conv=notrunc status=none iflag=fullblock
 }
 
-# nginx_start SERVERS: a real nginx, a job of this test (cleanup stops it), serving the
-# server { } blocks SERVERS (nginx's syntax: the listen and root lines are the caller's), its
+# nginx_start CHECK_URL SERVERS: a real nginx, a job of this test (cleanup stops it), serving
+# the server { } blocks SERVERS (nginx's syntax: the listen and root lines are the caller's), its
 # logs in $T/nginx/ (access.log, error.log, stderr), its temporary files in $T/nginx/tmp.
+# Returns once CHECK_URL answers; non-zero, with nginx's own words on stderr, if it does not
+# within 5 s.
 nginx_start() {
+	local check_url=$1
+	shift
 	mkdir -p "$T/nginx/tmp"
 	cat >"$T/nginx.conf" <<-CONF
 		worker_processes 1;
@@ -157,6 +162,34 @@ nginx_start() {
 		}
 	CONF
 	nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
+	for _ in $(seq 1 50); do curl -s -o /dev/null "$check_url" && return 0; sleep 0.1; done
+	echo "nginx did not start: $(cat "$T/nginx/stderr")" >&2
+	return 1
+}
+
+# cut_relay_start UPSTREAM_PORT CUT CUTS [COMMAND]: tests/cut-relay.c (built into $T on first
+# use), a job of this test, on a free port of 127.0.0.1 in front of UPSTREAM_PORT, cutting as
+# CUT and CUTS say (see its header); sets RELAY_PORT and RELAY_PID. Its log starts afresh in
+# $T/relay.log. Waits until it listens; a port taken between free_port and its bind (a client's
+# socket) means another port. Non-zero, with the log's last lines on stderr, after three ports.
+cut_relay_start() {
+	[ -x "$T/cut-relay" ] || cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || return 1
+	local attempt
+	: >"$T/relay.log"
+	for attempt in 1 2 3; do
+		RELAY_PORT=$(free_port) || return 1
+		"$T/cut-relay" "$RELAY_PORT" "$@" >"$T/relay.out" 2>>"$T/relay.log" &
+		RELAY_PID=$!
+		for _ in $(seq 1 200); do
+			grep -q ready "$T/relay.out" && return 0
+			kill -0 "$RELAY_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$RELAY_PID" 2>/dev/null
+		wait "$RELAY_PID" 2>/dev/null
+	done
+	echo "the cutting relay did not listen: $(tail -3 "$T/relay.log" | tr '\n' ' ')" >&2
+	return 1
 }
 
 # random_file FILE BYTES

@@ -24,20 +24,15 @@
 #                     the card (DISK without .img, plus -u-boot.bin and -u-boot-env.img), or
 #                     VM_UBOOT and VM_UBOOT_ENV
 
-vm_now_us() { echo "${EPOCHREALTIME/./}"; }
+source "$(dirname "${BASH_SOURCE[0]}")/net.sh"
 
-# vm_free_port: a TCP port on 127.0.0.1 that nothing listens on.
-vm_free_port() {
-	local port=$((20000 + RANDOM % 20000))
-	while (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-	echo "$port"
-}
+vm_now_us() { echo "${EPOCHREALTIME/./}"; }
 
 vm_start() {
 	local disk=$1 port=$2 dir=${VM_DIR:-$(dirname "$1")}
 	VM_URL=http://127.0.0.1:$port
 	VM_CONSOLE=${VM_CONSOLE:-$dir/console.log}
-	VM_SERIAL=$(vm_free_port)
+	VM_SERIAL=$(free_port)
 	[ "$VM_SERIAL" != "$port" ] || VM_SERIAL=$((port + 1))
 	# The console log survives restarts (a power cut, then the next boot): one file per run.
 	echo "==== vm_start $(date -u +%FT%TZ) ====" >>"$VM_CONSOLE"

@@ -42,7 +42,7 @@ step_ok setup "$t" "card $(($(disk_size_of "$DISK") >> 20)) MiB, bundles v2 $(($
 # 1. main v1
 t=$(vm_now_us)
 MARK=0
-vm_start "$DISK" "$(vm_free_port)"
+vm_start "$DISK" "$(free_port)"
 wait_main 1 "$MARK" || step_fail main-v1-boots
 step_ok main-v1-boots "$t" "main up in $MAIN_SECONDS s, marked good"
 

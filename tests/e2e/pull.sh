@@ -38,25 +38,19 @@ size=$(disk_size_of "$T/www/companion-2.lifeboat")
 # The topside's file server: nginx on the host's loopback, which QEMU's user-mode network shows
 # the guest as 10.0.2.2; in front of it the relay of the pull tests, cutting the first
 # connection after a third of the bundle.
-cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fail $N/setup "cannot build the relay"; exit 0; }
-HTTP_PORT=$(vm_free_port)
-nginx_start "server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }"
-RELAY_PORT=$(vm_free_port)
+HTTP_PORT=$(free_port)
+nginx_start "http://127.0.0.1:$HTTP_PORT/companion-2.lifeboat" "server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }" 2>"$T/nginx.err" ||
+	{ fail $N/setup "$(cat "$T/nginx.err")"; exit 0; }
 # The first connection asks for the whole file and is left after the header; the second is the
 # first range of the delta: both are cut 30 KB in.
-"$T/cut-relay" "$RELAY_PORT" "$HTTP_PORT" 30000 2 >"$T/relay.out" 2>"$T/relay.log" &
-for _ in $(seq 1 50); do
-	curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/companion-2.lifeboat" && grep -q ready "$T/relay.out" && break
-	sleep 0.1
-done
-grep -q ready "$T/relay.out" || { fail $N/setup "nginx or the relay did not start: $(cat "$T/nginx/stderr" "$T/relay.log")"; exit 0; }
+cut_relay_start "$HTTP_PORT" 30000 2 2>"$T/relay.err" || { fail $N/setup "$(cat "$T/relay.err")"; exit 0; }
 URL=http://10.0.2.2:$RELAY_PORT/companion-2.lifeboat
 step_ok setup "$t" "bundle $((size >> 20)) MiB at $URL, first two connections cut at 30000 bytes"
 
 # 1. main v1
 t=$(vm_now_us)
 MARK=0
-vm_start "$DISK" "$(vm_free_port)"
+vm_start "$DISK" "$(free_port)"
 wait_main 1 "$MARK" || step_fail main-v1-boots
 step_ok main-v1-boots "$t" "main up in $MAIN_SECONDS s, marked good"
 

@@ -68,7 +68,7 @@ head -c 2M /dev/urandom >"$T/data/config/calibration.bin"
 	--data-dir "$T/data" --start-in recovery --out "$DISK" 2>"$T/sdcard.log" ||
 	{ fail $N "make-sdcard: $(tail -n 3 "$T/sdcard.log")"; exit 0; }
 DATA0=$(data_digest "$DISK")
-PORT=$(vm_free_port)
+PORT=$(free_port)
 
 # working: after a (re)start, wait for a working system. Main that boots must mark itself good,
 # and is then asked for the recovery, where the re-upload happens. Sets LANDED (recovery or

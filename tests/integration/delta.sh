@@ -19,7 +19,6 @@ trap 'stop_server; chown root:disk "$MAIN" 2>/dev/null; cleanup' EXIT
 
 UPLOAD=$ROOT/scripts/lifeboat-upload
 [ -x "$ROOT/build/cgi-bin/install-plan" ] || { fail /delta/setup "build/cgi-bin/install-plan is missing: run make"; exit 1; }
-cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fail /delta/setup "cannot build the relay"; exit 1; }
 ensure_users
 make_keys
 
@@ -136,22 +135,9 @@ fi
 # ---- v2 as a delta, through a relay that counts what crosses ----
 # cut_relay CUT_BYTES CUTS: a relay in front of the server that cuts its first CUTS uploads
 # after CUT_BYTES bytes and counts what crosses (tests/cut-relay.c); its URL in RELAY_URL.
-# A port free_port finds may still be the local end of a connection (bind: in use): another.
 cut_relay() {
-	local port i
-	for i in 1 2 3 4 5; do
-		port=$(free_port)
-		RELAY_URL=http://127.0.0.1:$port
-		"$T/cut-relay" "$port" "$PORT" "up:$1" "$2" >"$T/relay.out" 2>"$T/relay.log" &
-		RELAY_PID=$!
-		for _ in $(seq 1 50); do
-			grep -q ready "$T/relay.out" 2>/dev/null && return 0
-			kill -0 "$RELAY_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		wait "$RELAY_PID" 2>/dev/null
-	done
-	return 1
+	cut_relay_start "$PORT" "up:$1" "$2" 2>"$T/relay.err" || { fail /delta/setup "$(cat "$T/relay.err")"; exit 1; }
+	RELAY_URL=http://127.0.0.1:$RELAY_PORT
 }
 # stop_relay: the relay gone, and its connections' lines written
 stop_relay() {
@@ -412,8 +398,8 @@ fi
 mkdir -p "$T/www"
 cp "$T/random.lifeboat" "$T/www/"
 HTTP_PORT=$(free_port)
-nginx_start "server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }"
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/random.lifeboat" && break; sleep 0.1; done
+nginx_start "http://127.0.0.1:$HTTP_PORT/random.lifeboat" "server { listen 127.0.0.1:$HTTP_PORT; root $T/www; }" 2>"$T/nginx.err" ||
+	{ fail /delta/setup "$(cat "$T/nginx.err")"; exit 1; }
 HTTP=http://127.0.0.1:$HTTP_PORT
 post_url() { curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$1\"}" "$URL/api/install-from-url"; }
 

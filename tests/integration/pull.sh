@@ -10,7 +10,6 @@ source "$(dirname "$0")/../http-lib.sh"
 trap 'stop_server; cleanup' EXIT
 
 command -v nginx >/dev/null || { skip /pull "nginx is not installed (scripts/install-deps)"; exit 0; }
-cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || { fail /pull/setup "cannot build the relay"; exit 1; }
 
 ensure_users
 make_keys
@@ -33,7 +32,7 @@ openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcrea
 
 HTTP_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
-nginx_start "
+nginx_start "http://127.0.0.1:$HTTP_PORT/good.lifeboat" "
 	server {
 		listen 127.0.0.1:$HTTP_PORT;
 		root $T/www;
@@ -46,22 +45,16 @@ nginx_start "
 		ssl_certificate_key $T/server.key;
 		root $T/www;
 		location = /down { return 302 http://127.0.0.1:$HTTP_PORT/good.lifeboat; }
-	}"
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/good.lifeboat" && break; sleep 0.1; done
-curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/good.lifeboat" || { fail /pull/setup "nginx did not start: $(cat "$T/nginx/stderr")"; exit 1; }
+	}" 2>"$T/nginx.err" || { fail /pull/setup "$(cat "$T/nginx.err")"; exit 1; }
 HTTP=http://127.0.0.1:$HTTP_PORT
 HTTPS=https://127.0.0.1:$HTTPS_PORT
 
 # relay CUT_BYTES CUTS [COMMAND]: a cutting relay in front of nginx's http port; its URL base
 # goes to $RELAY.
 relay() {
-	local port
-	port=$(free_port)
-	"$T/cut-relay" "$port" "$HTTP_PORT" "$@" >"$T/relay.out" 2>>"$T/relay.log" &
-	for _ in $(seq 1 50); do grep -q ready "$T/relay.out" 2>/dev/null && break; sleep 0.05; done
-	RELAY=http://127.0.0.1:$port
+	cut_relay_start "$HTTP_PORT" "$@" 2>"$T/relay.err" || { fail /pull/setup "$(cat "$T/relay.err")"; exit 1; }
+	RELAY=http://127.0.0.1:$RELAY_PORT
 }
-
 # The device: a file target, GRUB's environment for boot control, the pull directory.
 truncate -s 32M "$T/main.img"
 grub-editenv "$T/grubenv" create
@@ -82,6 +75,8 @@ CONF
 LOG=$T/log/lifeboat.log
 hash_main() { sha256sum "$T/main.img" | cut -d' ' -f1; }
 main_holds_image() { cmp -s -n $((16 << 20)) "$T/image" "$T/main.img"; }
+main_gets_image() { dd if="$T/image" of="$T/main.img" conv=notrunc status=none; }
+main_zeroed() { dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none; }
 result_field() { sed -n "s/^$1=//p" "$T/data/lifeboat/install-result"; }
 pull() { "$LB" install --config "$T/lifeboat.conf" "$@" >"$T/out" 2>"$T/err"; }
 
@@ -96,16 +91,16 @@ fi
 check /pull/http/state-file grep -qx 'state=done' "$T/state/status"
 check /pull/http/boot-activated sh -c "grub-editenv $T/grubenv list | grep -qx 'LB_ORDER=main recovery'"
 
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 if pull --ca "$T/ca.pem" "$HTTPS/good.lifeboat" && main_holds_image; then pass /pull/https/ok; else
 	fail /pull/https/ok "$(tail -3 "$T/err" | tr '\n' ' ')"; fi
 
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 if pull "$HTTP/moved" && main_holds_image; then pass /pull/http/redirect; else
 	fail /pull/http/redirect "$(tail -3 "$T/err" | tr '\n' ' ')"; fi
 
 # --- a server that drops the connection mid-transfer, three times ---
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 : >"$LOG"
 relay 700000 3
 if pull "$RELAY/good.lifeboat" && main_holds_image; then
@@ -119,10 +114,12 @@ else
 	fail /pull/resume/three-drops "$(tail -3 "$T/err" | tr '\n' ' ')"
 fi
 check /pull/resume/reconnects-on-stderr grep -q 'reconnect 3 of at most 10' "$T/err"
-kill %relay 2>/dev/null; kill "$(jobs -p | tail -1)" 2>/dev/null
+kill "$RELAY_PID" 2>/dev/null
 
 # --- delta: main holds most of the new image, only the rest is fetched, by Range ---
-# image-b: the same file system with 128 KiB rewritten in its middle. Main holds image now.
+# image-b: the same file system with 128 KiB rewritten in its middle; main holds image (put
+# there, whatever the pulls above did).
+main_gets_image
 cp "$T/image" "$T/image-b"
 head -c $((128 << 10)) /dev/urandom | dd of="$T/image-b" bs=64K seek=144 conv=notrunc status=none
 make_bundle "$T/www/b.lifeboat" "$T/image-b" --version 3.0 --chunk-size 64K
@@ -144,7 +141,7 @@ check /pull/delta/boot-activated sh -c "grub-editenv $T/grubenv list | grep -qx 
 # The same again with main holding the first image, through a relay that cuts the first range
 # range request 60 KB in (the first connection, the whole file, is left after the header): the
 # piece resumes by Range where it broke.
-cp "$T/image" "$T/main.img.tmp" && dd if="$T/main.img.tmp" of="$T/main.img" conv=notrunc status=none && rm "$T/main.img.tmp"
+main_gets_image
 : >"$LOG"
 relay 60000 2
 if pull "$RELAY/b.lifeboat" && cmp -s -n $((16 << 20)) "$T/image-b" "$T/main.img" &&
@@ -153,12 +150,12 @@ if pull "$RELAY/b.lifeboat" && cmp -s -n $((16 << 20)) "$T/image-b" "$T/main.img
 else
 	fail /pull/delta/resumed "$(tail -3 "$T/err" | tr '\n' ' ') $(grep -E 'delta|resumed' "$LOG" | tr '\n' ' ')"
 fi
-kill "$(jobs -p | tail -1)" 2>/dev/null
+kill "$RELAY_PID" 2>/dev/null
 # --whole: the whole bundle although main holds all of it.
 if pull --whole "$HTTP/b.lifeboat" && [ "$(result_field bundle_size)" = "$bsize" ]; then pass /pull/delta/whole; else
 	fail /pull/delta/whole "pulled $(result_field bundle_size) of $bsize: $(tail -2 "$T/err" | tr '\n' ' ')"; fi
 # The errors below need a whole download: main holds nothing of the bundle.
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 
 # expect_fail NAME WANT_CODE MESSAGE_PATTERN WANT_TARGET ARGS...: the pull fails with that exit
 # code (an error name), says what is wrong, and leaves main as reported.
@@ -203,7 +200,7 @@ else
 	fail /pull/request/written "$(cat "$T/out")"
 fi
 check /pull/request/bad-url-refused sh -c "! $LB reboot-recovery --config $T/lifeboat.conf --no-reboot --install 'ftp://x/y' 2>&1 | grep -q 'not an http'; test \$? = 1"
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 if "$LB" install --config "$T/lifeboat.conf" --request >"$T/out" 2>&1 && main_holds_image &&
 	[ ! -e "$T/data/lifeboat/install-request" ] && [ -e "$T/data/lifeboat/install-request.taken" ] &&
 	[ "$(result_field result)" = installed ] && grep -qx main "$T/reboots" 2>/dev/null; then
@@ -228,7 +225,7 @@ fi
 # A failure after writing began: main is out of the boot order, the recovery stays. (Main holds
 # nothing of the bundle, so the whole of it is downloaded, through a server that cannot resume.)
 rm -f "$T/reboots"
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 relay 700000 1
 "$LB" reboot-recovery --config "$T/lifeboat.conf" --no-reboot --install "$RELAY/norange/good.lifeboat" >/dev/null
 "$LB" install --config "$T/lifeboat.conf" --request >"$T/out" 2>&1
@@ -243,7 +240,7 @@ check /pull/request/status-shows-failure sh -c "$LB status --config $T/lifeboat.
 grant_main "$T/main.img"
 start_server "$T/main.img" || { fail /pull/api/setup "the server did not start"; exit 1; }
 post_url() { curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$1\"}" "${@:2}" "$URL/api/install-from-url"; }
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 code=$(post_url "$HTTP/good.lifeboat")
 if [ "$code" = 200 ] && [ "$(resp .result)" = installed ] && main_holds_image; then pass /pull/api/ok; else
 	fail /pull/api/ok "HTTP $code $(cat "$T/resp.json")"; fi
@@ -257,7 +254,7 @@ check /pull/api/bad-body-400 test "$(curl -sS -o /dev/null -w '%{http_code}' -H 
 check /pull/api/bad-scheme-400 test "$(post_url "file:///etc/passwd")" = 400
 # 409 while another pull runs: one slowed by two drops (waits of 0.5 and 1 s between them), of
 # the whole bundle (main holds nothing of it).
-dd if=/dev/zero of="$T/main.img" bs=1M count=16 conv=notrunc status=none
+main_zeroed
 relay 700000 2
 post_url "$RELAY/good.lifeboat" >"$T/first.code" &
 first=$!
