@@ -16,10 +16,15 @@
 //                                                      ERR_TOO_MANY_RETRIES), so resends are cut at
 //                                                      once until mock.cutUploads(null)
 //   mock.requests                                      every POST and WebSocket upload: {path, contentType,
-//                                                      bytes, complete, body, via: 'post' | 'websocket'};
+//                                                      bytes, complete, body, via: 'post' | 'websocket', at (ms)};
 //                                                      a delta install adds {delta, status, sha256, ranges}
 //   mock.websocket = false                             WebSocket handshakes get a plain 404, as from a
 //                                                      recovery or proxy without them (settle restores it)
+//   mock.websocket = 'late'                            a handshake reaches the device late (a slow tether):
+//                                                      the browser hears nothing, but an install starts and
+//                                                      ends as lost (at mock.lateEndedAt) mock.lateEndMs after
+//                                                      the browser's close, or mock.lateGiveUpMs after the
+//                                                      handshake; a POST meanwhile is busy
 //   mock.upgrades                                      every WebSocket handshake asked: {url, accepted}
 //   mock.disk = {ROLE: [sha256 hex or null, ...]}      what main holds, per chunk place (settle empties it)
 //   mock.planDelay = ms                                how long a plan takes (the device reads main)
@@ -175,6 +180,9 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		planMissing: false,
 		cutNextDelta: null,
 		websocket: true,
+		lateEndMs: 4000,
+		lateGiveUpMs: 22000,
+		lateEndedAt: 0,
 		upgrades: [],
 		log: [],
 		status: {
@@ -192,11 +200,13 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	// Between cases: an upload still running (Chromium resends a cut POST on its own, even after
 	// the case ended) is cut and recorded as lost, so that each case starts from an idle device.
 	// Main then holds something else than the test's bundles, and no plan is stored.
+	let lateInstallEnd = null; // ends the install a late handshake started (lateHandshake)
 	mock.settle = () => {
 		if (mock.current && RUNNING.has(mock.status.state)) {
 			mock.current.lose();
 			mock.current.req.socket.destroy();
 		}
+		if (lateInstallEnd) lateInstallEnd();
 		mock.disk = {};
 		mock.plan = null;
 		mock.planMissing = false;
@@ -245,7 +255,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	function install(req, res) {
 		const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
 		const delta = /[?&]delta=1(&|$)/.test(req.url);
-		const entry = { path: '/api/install', contentType: type, bytes: 0, complete: false, via: req.websocket ? 'websocket' : 'post' };
+		const entry = { path: '/api/install', contentType: type, bytes: 0, complete: false, via: req.websocket ? 'websocket' : 'post', at: Date.now() };
 		if (delta) Object.assign(entry, { delta: true, status: 0, sha256: null, ranges: null });
 		mock.requests.push(entry);
 		// An early answer: a POST's body is read first (browsers resend a POST whose connection
@@ -474,6 +484,32 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		});
 	}
 
+	// mock.websocket = 'late': the handshake's answer never reaches the browser, which gives up
+	// and closes. The install it started on the device is busy until it ends as a lost upload:
+	// mock.lateEndMs after the browser's close (the device hears of it late too), or when the
+	// device's own limit of silence runs out, counted from a handshake that arrived late
+	// (mock.lateGiveUpMs after it here; Firefox keeps the unanswered connection open).
+	function lateHandshake(socket) {
+		mock.current = null;
+		setState('receiving', 'receiving a bundle', { progress: null });
+		let timer = null;
+		const end = () => {
+			clearTimeout(timer);
+			lateInstallEnd = null;
+			if (mock.status.state !== 'receiving') return;
+			const message = 'the upload stopped at 0 % (connection lost): upload again';
+			setState('failed', message, { last_result: { result: 'failed', code: 'truncated', message, time: now() } });
+			mock.lateEndedAt = Date.now();
+			logLine('install: ' + message);
+		};
+		lateInstallEnd = end;
+		timer = setTimeout(end, mock.lateGiveUpMs);
+		socket.on('error', () => {});
+		socket.on('end', () => socket.destroy());
+		socket.resume(); // to hear the browser's close
+		socket.on('close', () => { clearTimeout(timer); timer = setTimeout(end, mock.lateEndMs); });
+	}
+
 	// A whole bundle over a WebSocket (docs/http-api.md, GET /api/install?size=N): refused as a
 	// plain HTTP answer before the handshake, or upgraded and handed to install() as if it were a
 	// POST: a stream of the binary messages' payload stands for the body, and the answer install()
@@ -488,6 +524,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		};
 		const path = req.url.split('?')[0];
 		if (path !== '/api/install' || !mock.websocket) return refuse(404, 'not-found', 'no such page: ' + path);
+		if (mock.websocket === 'late') return lateHandshake(socket);
 		if (crossSite(req)) return refuse(403, 'cross-site', 'cross-site request refused: open the page at the device\'s address');
 		const size = Number((/[?&]size=([0-9]+)(&|$)/.exec(req.url) || [])[1]) || 0;
 		const key = req.headers['sec-websocket-key'];

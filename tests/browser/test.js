@@ -160,6 +160,10 @@ async function getJSON(url) {
 const isUploadRequest = (q) => new URL(q.url()).pathname === '/api/install' && q.method() !== 'GET';
 const isUploadResponse = (r) => isUploadRequest(r.request());
 
+// Firefox reports an upload WebSocket that never opened ("can't establish a connection to the
+// server at ws://...", "the connection to ws://... was interrupted") as a page error.
+const isUploadSocketNotice = (e) => /\bws:\/\/\S+\/api\/install\?size=/.test(e);
+
 // The WebSockets the page opened to /api/install, as URLs, from its own record (Playwright
 // reports no WebSocket events from Firefox over BiDi).
 async function uploadSockets(page) {
@@ -616,10 +620,42 @@ async function caseWebSocketFallback(browser, env) {
 	assert(put.length === 1 && installs.length === 1 && put[0].via === 'post' && put[0].complete &&
 		put[0].bytes === fs.statSync(env.files.bundle).size, 'the mock received ' + JSON.stringify(put));
 	assert(log.some((l) => /^info: No WebSocket to the device/.test(l)), 'the page did not say why it posted: ' + JSON.stringify(log));
-	// Firefox reports the refused handshake as a page error; nothing else may be one.
-	const unexpected = errors.filter((e) => !/establish a connection to the server at ws:/.test(e));
+	const unexpected = errors.filter((e) => !isUploadSocketNotice(e));
 	assert(unexpected.length === 0, 'page errors: ' + unexpected.join('; '));
 	await page.context().close();
+}
+
+// 4a'. The handshake reaches the device late (mock only; a slow tether): the page hears nothing
+// for 15 s and gives up on the WebSocket, while the install the handshake started on the device
+// is still ending. The POST waits until the device is free instead of hearing "busy", and that
+// install's failure ("connection lost") is not taken for the POST's own.
+async function caseWebSocketLate(browser, env) {
+	if (!env.mock) return 'skipped: needs the mock server';
+	env.mock.websocket = 'late';
+	env.mock.lateEndedAt = 0;
+	const from = env.mock.requests.length, upgradesFrom = env.mock.upgrades.length;
+	const { page, errors } = await openPage(browser, env.base);
+	await page.setInputFiles('#file-input', env.files.bundle);
+	await page.waitForSelector('#bundle-info[data-state="ok"]');
+	const clicked = Date.now();
+	await page.click('#install-button');
+	const saidWaiting = page.waitForFunction(() => /ending an earlier attempt/.test(document.getElementById('progress-detail').textContent),
+		null, { timeout: 30000 }).then(() => true, () => false);
+	await page.waitForSelector('#success:not([hidden]), #failure:not([hidden])', { timeout: 60000 });
+	assert(await visible(page, '#success'), 'the page failed: ' + (await text(page, '#failure')));
+	assert(await saidWaiting, 'the page did not say that it waits for the device');
+	assert((await text(page, '#success')).includes('Installed version 2.0'), 'success screen says: ' + (await text(page, '#success')));
+	const tried = env.mock.upgrades.slice(upgradesFrom), put = env.mock.requests.slice(from).filter((q) => q.path === '/api/install');
+	assert(tried.length === 1 && !tried[0].accepted, 'WebSocket handshakes: ' + JSON.stringify(tried));
+	assert(put.length === 1 && put[0].via === 'post' && put[0].complete && put[0].bytes === fs.statSync(env.files.bundle).size,
+		'the mock received ' + JSON.stringify(put.map((q) => ({ via: q.via, bytes: q.bytes, complete: q.complete }))));
+	assert(env.mock.lateEndedAt > 0 && put[0].at >= env.mock.lateEndedAt,
+		'the POST came ' + (env.mock.lateEndedAt ? (put[0].at - env.mock.lateEndedAt) + ' ms after' : 'without') + ' the late install ending');
+	const unexpected = errors.filter((e) => !isUploadSocketNotice(e));
+	assert(unexpected.length === 0, 'page errors: ' + unexpected.join('; '));
+	await page.context().close();
+	return 'the POST left ' + ((put[0].at - clicked) / 1000).toFixed(1) + ' s after Install, ' +
+		(put[0].at - env.mock.lateEndedAt) + ' ms after the device was free';
 }
 
 // 4b. The page is reloaded mid-upload (real server only: the session lives on the device). The
@@ -752,7 +788,7 @@ async function main() {
 		const cases = [['install', caseInstall], ['delta', caseDelta], ['delta-fallback', caseDeltaFallback],
 			['delta-cut', caseDeltaCut], ['delta-reload', caseDeltaReload], ['not-a-bundle', caseNotBundle],
 			['server-error', caseServerError], ['connection-lost', caseConnectionLost],
-			['websocket-fallback', caseWebSocketFallback],
+			['websocket-fallback', caseWebSocketFallback], ['websocket-late', caseWebSocketLate],
 			['resume-after-reload', caseResumeAfterReload], ['no-javascript', caseNoScript],
 			['recovery-state', caseRecoveryState]];
 		// BROWSER_CASES=name,name runs only those cases (for looking into one).

@@ -105,7 +105,7 @@ expect_http /http/bad/trailing "$T/trailing.lifeboat" 400 trailing-data untouche
 check /http/reboot/main-invalid-refused sh -c "test \"\$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{\"target\":\"main\"}' $URL/api/reboot)\" = 409"
 post_bundle "$T/good.lifeboat" >/dev/null
 code=$(curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"target": "main"}' "$URL/api/reboot")
-for _ in $(seq 1 30); do [ -s "$T/state/reboots" ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ -s "$T/state/reboots" ] && break; sleep 0.1; done
 if [ "$code" = 202 ] && grep -qx main "$T/state/reboots" 2>/dev/null; then pass /http/reboot/main; else
 	fail /http/reboot/main "HTTP $code, recorded: $(cat "$T/state/reboots" 2>/dev/null)"; fi
 code=$(curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"target":"recovery"}' "$URL/api/reboot")
