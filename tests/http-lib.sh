@@ -20,7 +20,10 @@ grant_main() {
 }
 
 
-# start_server TARGET [extra run-recovery-server options...]
+server_answers_or_ended() { curl -s -o /dev/null "$URL/api/status" || ! kill -0 "$SERVER_PID" 2>/dev/null; }
+
+# start_server TARGET [extra run-recovery-server options...]: waits until it answers (30 s at
+# most; a server that ended fails at once).
 start_server() {
 	local target=$1
 	shift
@@ -31,11 +34,8 @@ start_server() {
 		--keyring "$T/keyring" --state-dir "$STATE" --user "$WEB_USER" \
 		--reboot-command "$T/record-reboot" "$@" >"$T/server.log" 2>&1 &
 	SERVER_PID=$!
-	local i
-	for i in $(seq 1 50); do
-		curl -s -o /dev/null "$URL/api/status" && return 0
-		sleep 0.1
-	done
+	wait_until 30 server_answers_or_ended
+	curl -s -o /dev/null "$URL/api/status" && return 0
 	cat "$T/server.log" >&2
 	return 1
 }
@@ -56,3 +56,15 @@ post_bundle() {
 
 resp() { jq -r "$1" "$T/resp.json"; }
 status_field() { curl -sS "$URL/api/status" | jq -r "$1"; }
+session_field() { curl -sS "$URL/api/session" | jq -r "$1"; }
+# state_is STATE: /api/status says STATE.
+state_is() { [ "$(status_field .state)" = "$1" ]; }
+# install_running: an install holds the lock, or the status is in one of its running phases.
+install_running() {
+	[ "$(session_field '.active // false')" = true ] && return 0
+	case $(status_field .state) in receiving | verifying | copying | writing | syncing | read-back) return 0 ;; esac
+	return 1
+}
+install_ended() { ! install_running; }
+# wait_idle: until no install runs (a cut one needs a moment to record its end), 30 s at most.
+wait_idle() { wait_until 30 install_ended; }

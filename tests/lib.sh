@@ -47,6 +47,17 @@ pass() { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "ok $1 # skipped: $2"; }
 
+# wait_until SECONDS COMMAND...: runs COMMAND (a function too) every 0.1 s until it succeeds;
+# false once SECONDS have passed. Bounds are for a slow machine: a passing run does not wait them.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
 # check NAME COMMAND...: passes when the command succeeds.
 check() {
 	local name=$1

@@ -83,7 +83,7 @@ for bad in "PARTUUID=$id" "PARTUUID=0fc63daf-8483-4772-8e79-3d69d8477de4" "PARTU
 	t=$SECONDS
 	out=$(find_root "$bad" 5)
 	if grep -qx FAILED <<<"$out" && grep -q "is not an MBR partition's PARTUUID .*root=PARTLABEL=" <<<"$out" &&
-		[ $((SECONDS - t)) -lt 3 ]; then
+		[ $((SECONDS - t)) -lt 4 ]; then
 		pass "$N/refuses/${bad#PARTUUID=}"
 	else
 		fail "$N/refuses/${bad#PARTUUID=}" "after $((SECONDS - t)) s: $(tr '\n' ' ' <<<"$out")"

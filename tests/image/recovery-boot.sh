@@ -105,8 +105,7 @@ mkfs_ext4 "$T/main.ext4" 8 main "$T/main" &&
 
 # ---- boot ----
 
-port=$((20000 + RANDOM % 20000))
-while (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port=$(free_port)
 URL=http://127.0.0.1:$port
 mkfifo "$T/monitor.in" "$T/monitor.out"
 CONSOLE=$T/console.log

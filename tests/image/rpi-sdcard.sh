@@ -261,7 +261,7 @@ rm -f "$T/card3.img"
 # file, the kernels. The card is grown to a power of two, as QEMU wants of an SD card. QEMU's
 # emulated SD host reads at about 1.2 MiB/s: loading a 33 MiB kernel takes half a minute.
 N=/image/rpi/sdcard-raspi3b
-BOOT_LIMIT=${RPI_BOOT_LIMIT:-300}
+BOOT_LIMIT=${RPI_BOOT_LIMIT:-600}
 command -v qemu-system-aarch64 >/dev/null || { fail $N "qemu-system-aarch64 is missing: run scripts/install-deps"; exit 0; }
 echo "# $N: the Raspberry Pi firmware is not run: QEMU starts the U-Boot and device tree that config.txt's [pi3] names, from the card's partition 1"
 # raspi3b CARD CONSOLE: QEMU started in the background (its pid in $qemu), the card grown as

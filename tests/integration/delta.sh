@@ -62,16 +62,6 @@ start_server "$MAIN" --boot-backend grub --boot-env "$T/grubenv" || { fail /delt
 
 boot_order() { grub-editenv "$T/grubenv" list | sed -n 's/^LB_ORDER=//p'; }
 
-# Waits until no install holds the lock (a cut one needs a moment to record its end).
-wait_idle() {
-	local i
-	for i in $(seq 1 100); do
-		case $(status_field .state) in receiving | verifying | copying | writing | syncing | read-back) ;; *) return 0 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
-
 # upload [options...] BUNDLE: scripts/lifeboat-upload against the server (or $UPLOAD_URL);
 # stdout in $T/up.out, stderr in $T/up.err; returns its exit code.
 upload() { "$UPLOAD" "${@:1:$#-1}" "${UPLOAD_URL:-$URL}" "${@: -1}" >"$T/up.out" 2>"$T/up.err"; }

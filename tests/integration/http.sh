@@ -105,7 +105,7 @@ expect_http /http/bad/trailing "$T/trailing.lifeboat" 400 trailing-data untouche
 check /http/reboot/main-invalid-refused sh -c "test \"\$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{\"target\":\"main\"}' $URL/api/reboot)\" = 409"
 post_bundle "$T/good.lifeboat" >/dev/null
 code=$(curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"target": "main"}' "$URL/api/reboot")
-for _ in $(seq 1 100); do [ -s "$T/state/reboots" ] && break; sleep 0.1; done
+wait_until 10 test -s "$T/state/reboots"
 if [ "$code" = 202 ] && grep -qx main "$T/state/reboots" 2>/dev/null; then pass /http/reboot/main; else
 	fail /http/reboot/main "HTTP $code, recorded: $(cat "$T/state/reboots" 2>/dev/null)"; fi
 code=$(curl -sS -o "$T/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' -d '{"target":"recovery"}' "$URL/api/reboot")
@@ -126,17 +126,18 @@ head -c 24M /dev/urandom >"$T/slow.img"
 curl -sS -o /dev/null --limit-rate 4M --data-binary @"$T/slow.lifeboat" -H 'Content-Type: application/octet-stream' \
 	"$URL/api/install" 2>/dev/null &
 slow=$! # curl itself, so that killing it cuts the connection
-sleep 1.5
+wait_until 30 state_is writing
 code=$(curl -sS -o "$T/busy.json" -w '%{http_code}' --data-binary @"$T/good.lifeboat" -H 'Content-Type: application/octet-stream' "$URL/api/install")
 if [ "$code" = 409 ] && [ "$(jq -r .error.code "$T/busy.json")" = busy ] && jq -r .error.message "$T/busy.json" | grep -q 'version 3.0'; then
 	pass /http/concurrent/409
 else
 	fail /http/concurrent/409 "HTTP $code $(cat "$T/busy.json")"
 fi
-check /http/status/progress sh -c "test \"\$(curl -sS $URL/api/status | jq -r '.state + \" \" + (.progress.percent > 0 and .progress.percent < 100 | tostring)')\" = 'writing true'"
+progress_moving() { [ "$(status_field '.state + " " + (.progress.percent > 0 and .progress.percent < 100 | tostring)')" = 'writing true' ]; }
+check /http/status/progress wait_until 10 progress_moving
 kill "$slow" 2>/dev/null
 wait "$slow" 2>/dev/null
-sleep 1
+wait_idle
 msg=$(status_field .last_result.message)
 if [ "$(status_field .state)" = failed ] && echo "$msg" | grep -Eq '^connection lost at [0-9]+ %.*upload again'; then
 	pass /http/cut/recorded

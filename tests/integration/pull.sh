@@ -258,7 +258,7 @@ main_zeroed
 relay 700000 2
 post_url "$RELAY/good.lifeboat" >"$T/first.code" &
 first=$!
-for _ in $(seq 1 200); do [ "$(status_field .state)" != done ] && break; sleep 0.05; done
+wait_until 10 install_running
 code=$(curl -sS -o "$T/busy.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"url\":\"$HTTP/good.lifeboat\"}" "$URL/api/install-from-url")
 wait "$first"
 if [ "$code" = 409 ] && [ "$(jq -r .error.code "$T/busy.json")" = busy ] && [ "$(cat "$T/first.code")" = 200 ] &&

@@ -29,19 +29,7 @@ printf 'boot-env = %s\n' "$T/grubenv" >"$T/grant-boot.conf"
 start_server "$MAIN" --boot-backend grub --boot-env "$T/grubenv" || { fail /resume/setup "the server did not start"; exit 1; }
 
 boot_order() { grub-editenv "$T/grubenv" list | sed -n 's/^LB_ORDER=//p'; }
-session_field() { curl -sS "$URL/api/session" | jq -r "$1"; }
 session_code() { curl -sS -o /dev/null -w '%{http_code}' "$URL/api/session"; }
-
-# Waits until no install holds the lock (a cut one needs a moment to record its session).
-wait_idle() {
-	local i
-	for i in $(seq 1 100); do
-		[ "$(status_field .state)" != writing ] && [ "$(status_field .state)" != receiving ] &&
-			[ "$(session_field '.active // false')" != true ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # cut_upload FILE BYTES: a client that announces the whole file, sends its first BYTES and
 # closes the connection, as a dropped link does.
