@@ -368,7 +368,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 					setState('copying', 'copying ' + moved.length + ' chunks of version ' + meta.version + ' into place');
 					// The page polls the status once a second: a phase shorter than two polls may
 					// fall between them, so the copy lasts long enough to be seen.
-					const copyMs = 2500;
+					const copyMs = 4000; // a phase the page's 1 s status poll sees even on a slow machine
 					moved.forEach((a, k) => setTimeout(() => { if (!lost) { write(a); p.copied += a.length; p.written += a.length; } },
 						((k + 1) * copyMs) / (moved.length + 1)));
 					pause += copyMs;

@@ -156,6 +156,16 @@ async function getJSON(url) {
 	return r.json();
 }
 
+// Waits (30 s at most) until the real device's cut install has ended and left its session: an
+// install over a WebSocket notices a reloaded page only after 10 s of silence.
+async function sessionLeft() {
+	for (const deadline = Date.now() + 30000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+		const r = await fetch(REAL_URL + '/api/session').catch(() => null);
+		if (r && r.ok && !(await r.json()).active) return;
+	}
+	throw new Error('the cut install did not end within 30 s');
+}
+
 // An upload by POST and its response (Firefox also reports a WebSocket's handshake, a GET).
 const isUploadRequest = (q) => new URL(q.url()).pathname === '/api/install' && q.method() !== 'GET';
 const isUploadResponse = (r) => isUploadRequest(r.request());
@@ -342,7 +352,7 @@ const mockDeltas = (env, from) => env.mock.requests.slice(from).filter((q) => q.
 async function caseDelta(browser, env) {
 	if (env.mock) {
 		env.mock.disk = diskOf(env.files.bundle);
-		env.mock.planDelay = 1500;
+		env.mock.planDelay = 4000; // long enough to see "asking" on a slow machine
 	}
 	const from = env.mock ? env.mock.requests.length : 0;
 	const { page, errors } = await openPage(browser, env.base);
@@ -674,6 +684,7 @@ async function caseResumeAfterReload(browser, env) {
 	page.on('dialog', (d) => d.accept());
 	await page.reload();
 	await page.waitForFunction(() => document.getElementById('main-version').textContent !== '…');
+	await sessionLeft();
 	await page.setInputFiles('#file-input', env.files.fresh);
 	await page.waitForSelector('#resume-note', { state: 'visible', timeout: 20000 });
 	const button = await text(page, '#install-button');

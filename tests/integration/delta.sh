@@ -129,11 +129,13 @@ cut_relay() {
 	cut_relay_start "$PORT" "up:$1" "$2" 2>"$T/relay.err" || { fail /delta/setup "$(cat "$T/relay.err")"; exit 1; }
 	RELAY_URL=http://127.0.0.1:$RELAY_PORT
 }
-# stop_relay: the relay gone, and its connections' lines written
+# stop_relay: its connections ended (each one's process writes its line as it ends), then the
+# relay gone.
+relay_connections_ended() { ! pgrep -P "$RELAY_PID" >/dev/null; }
 stop_relay() {
+	wait_until 10 relay_connections_ended
 	kill "$RELAY_PID" 2>/dev/null
 	wait "$RELAY_PID" 2>/dev/null
-	sleep 0.2
 }
 cut_relay 1 0 # cuts nothing
 start=$(date +%s%N)

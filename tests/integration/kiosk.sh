@@ -335,7 +335,8 @@ expect /kiosk/small/grows-to-full-screen small "UPDATE" "Enter  start main"
 # standard output not a terminal: one line, no escape sequences
 "${NETNS[@]}" "$KIOSK" --config "$T/lifeboat.conf" --cmdline "$T/cmdline" >"$T/piped" 2>&1 </dev/null &
 piped=$!
-sleep 1.5
+wait_until 10 test -s "$T/piped"
+sleep 1.5 # more lines, if it wrongly wrote one per redraw, would come now
 kill "$piped"
 wait "$piped" 2>/dev/null
 if [ "$(wc -l <"$T/piped")" -eq 1 ] && grep -q "^LIFEBOAT RECOVERY $VERSION | Waiting for an update" "$T/piped" &&

@@ -32,10 +32,12 @@ boot_order() { grub-editenv "$T/grubenv" list | sed -n 's/^LB_ORDER=//p'; }
 session_code() { curl -sS -o /dev/null -w '%{http_code}' "$URL/api/session"; }
 
 # cut_upload FILE BYTES: a client that announces the whole file, sends its first BYTES and
-# closes the connection, as a dropped link does.
+# closes the connection, as a dropped link does. A cut one closes only once the install runs
+# (10 s at most): BYTES that fit in the socket buffers may be sent before the install program
+# starts, and the wait for its end would then see nothing running.
 cut_upload() {
 	python3 - "$PORT" "$1" "$2" <<'EOF'
-import os, socket, sys, time
+import json, os, socket, sys, time, urllib.request
 port, path, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 s = socket.create_connection(("127.0.0.1", port))
 s.sendall(("POST /api/install HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n"
@@ -46,6 +48,15 @@ with open(path, "rb") as f:
         b = f.read(min(left, 65536))
         s.sendall(b)
         left -= len(b)
+deadline = time.monotonic() + 10
+while count < os.path.getsize(path) and time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=2) as r:
+            if json.load(r).get("state") in ("receiving", "verifying", "writing"):
+                break
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.05)
 time.sleep(0.3)
 s.close()
 EOF
@@ -142,25 +153,22 @@ check /resume/twice/advanced test "$second" -gt "$first"
 expect_resumed /resume/twice
 
 # --- server-side: the install CGI stopped by lighttpd's SIGTERM, and killed outright ---
-# slow_upload: the good bundle at 4 MB/s in the background; waits until the install writes.
+# slow_upload: the good bundle at 2 MB/s in the background; waits until the install writes.
+third_written() { [ "$(status_field '.state + " " + (.progress.received > '$((SIZE / 3))' | tostring)')" = "writing true" ]; }
+checkpoint_saved() { [ "$(session_field '.resume_offset // 0')" -gt "$HEADER" ]; }
 slow_upload() {
-	curl -sS -o /dev/null --limit-rate 4M --upload-file "$T/good.lifeboat" -X POST \
+	curl -sS -o /dev/null --limit-rate 2M --upload-file "$T/good.lifeboat" -X POST \
 		-H 'Content-Type: application/octet-stream' "$URL/api/install" 2>/dev/null &
 	SLOW=$!
-	local i
-	for i in $(seq 1 100); do
-		[ "$(status_field '.state + " " + (.progress.received > '$((SIZE / 3))' | tostring)')" = "writing true" ] && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_until 30 third_written
 }
 for sig in TERM KILL; do
 	fresh_main
 	slow_upload || { fail "/resume/server-$sig" "the slow upload did not get going"; continue; }
 	cgi=$(pgrep -P "$SERVER_PID" -x install)
 	if [ -z "$cgi" ]; then fail "/resume/server-$sig" "no install process under lighttpd"; continue; fi
-	# a killed process cannot record its last checkpoint: give the periodic one a second
-	[ $sig = KILL ] && sleep 1.2
+	# a killed process cannot record its last checkpoint: wait for a periodic one
+	[ $sig = KILL ] && wait_until 10 checkpoint_saved
 	kill -"$sig" "$cgi"
 	wait "$SLOW" 2>/dev/null
 	expect_resumed "/resume/server-$sig"
