@@ -20,8 +20,6 @@ grant_main() {
 }
 
 
-server_answers_or_ended() { curl -s -o /dev/null "$URL/api/status" || ! kill -0 "$SERVER_PID" 2>/dev/null; }
-
 # start_server TARGET [extra run-recovery-server options...]: waits until it answers (30 s at
 # most; a server that ended fails at once).
 start_server() {
@@ -34,8 +32,7 @@ start_server() {
 		--keyring "$T/keyring" --state-dir "$STATE" --user "$WEB_USER" \
 		--reboot-command "$T/record-reboot" "$@" >"$T/server.log" 2>&1 &
 	SERVER_PID=$!
-	wait_until 30 server_answers_or_ended
-	curl -s -o /dev/null "$URL/api/status" && return 0
+	wait_server "$SERVER_PID" "$URL/api/status" && return 0
 	cat "$T/server.log" >&2
 	return 1
 }

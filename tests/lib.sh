@@ -58,6 +58,14 @@ wait_until() {
 	done
 }
 
+# wait_server PID URL: until the server PID answers at URL (30 s at most); false if it ended,
+# at once (a server that could not bind its port must not pass for one that another answers).
+answers_or_ended() { curl -s -o /dev/null "$2" || ! kill -0 "$1" 2>/dev/null; }
+wait_server() {
+	wait_until 30 answers_or_ended "$1" "$2"
+	kill -0 "$1" 2>/dev/null && curl -s -o /dev/null "$2"
+}
+
 # check NAME COMMAND...: passes when the command succeeds.
 check() {
 	local name=$1
@@ -173,7 +181,7 @@ nginx_start() {
 		}
 	CONF
 	nginx -c "$T/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
-	for _ in $(seq 1 50); do curl -s -o /dev/null "$check_url" && return 0; sleep 0.1; done
+	wait_server $! "$check_url" && return 0
 	echo "nginx did not start: $(cat "$T/nginx/stderr")" >&2
 	return 1
 }
@@ -189,10 +197,11 @@ cut_relay_start() {
 	: >"$T/relay.log"
 	for attempt in 1 2 3; do
 		RELAY_PORT=$(free_port) || return 1
+		rm -f "$T/relay.out" # the last relay's "ready" must not count for this one
 		"$T/cut-relay" "$RELAY_PORT" "$@" >"$T/relay.out" 2>>"$T/relay.log" &
 		RELAY_PID=$!
 		for _ in $(seq 1 200); do
-			grep -q ready "$T/relay.out" && return 0
+			grep -qs ready "$T/relay.out" && return 0
 			kill -0 "$RELAY_PID" 2>/dev/null || break
 			sleep 0.05
 		done

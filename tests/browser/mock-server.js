@@ -24,7 +24,8 @@
 //                                                      the browser hears nothing, but an install starts and
 //                                                      ends as lost (at mock.lateEndedAt) mock.lateEndMs after
 //                                                      the browser's close, or mock.lateGiveUpMs after the
-//                                                      handshake; a POST meanwhile is busy
+//                                                      handshake; a POST meanwhile is busy, and for
+//                                                      mock.lateLockMs after its end (its lock still held)
 //   mock.upgrades                                      every WebSocket handshake asked: {url, accepted}
 //   mock.disk = {ROLE: [sha256 hex or null, ...]}      what main holds, per chunk place (settle empties it)
 //   mock.planDelay = ms                                how long a plan takes (the device reads main)
@@ -182,6 +183,8 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		websocket: true,
 		lateEndMs: 4000,
 		lateGiveUpMs: 22000,
+		lateLockMs: 0,
+		lockedUntil: 0,
 		lateEndedAt: 0,
 		upgrades: [],
 		log: [],
@@ -213,6 +216,8 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		mock.planDelay = 300;
 		mock.cutNextDelta = null;
 		mock.websocket = true;
+		mock.lateLockMs = 0;
+		mock.lockedUntil = 0;
 	};
 	const logLine = (s) => mock.log.push(new Date().toISOString() + ' ' + s);
 
@@ -271,8 +276,8 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		// (Chromium silently resends a POST whose connection was cut, right after the cut.)
 		if (RUNNING.has(mock.status.state) && mock.current && mock.current.req.socket.destroyed)
 			mock.current.lose();
-		if (RUNNING.has(mock.status.state) || mock.planning)
-			return drainThen(() => error(res, 409, 'busy', 'another install is running (' + mock.status.message + '): wait for it'));
+		if (RUNNING.has(mock.status.state) || mock.planning || Date.now() < mock.lockedUntil)
+			return drainThen(() => answer(409, 'busy', 'another install is running (' + mock.status.message + '): wait for it'));
 		// A plan is used once: any install discards it.
 		const planned = mock.plan;
 		mock.plan = null;
@@ -492,14 +497,18 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	function lateHandshake(socket) {
 		mock.current = null;
 		setState('receiving', 'receiving a bundle', { progress: null });
-		let timer = null;
+		let timer = null, ended = false;
 		const end = () => {
 			clearTimeout(timer);
+			if (ended) return; // once: a later case's install is not this one's
+			ended = true;
 			lateInstallEnd = null;
+			socket.destroy();
 			if (mock.status.state !== 'receiving') return;
 			const message = 'the upload stopped at 0 % (connection lost): upload again';
 			setState('failed', message, { last_result: { result: 'failed', code: 'truncated', message, time: now() } });
 			mock.lateEndedAt = Date.now();
+			mock.lockedUntil = mock.lateEndedAt + mock.lateLockMs;
 			logLine('install: ' + message);
 		};
 		lateInstallEnd = end;
@@ -507,7 +516,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		socket.on('error', () => {});
 		socket.on('end', () => socket.destroy());
 		socket.resume(); // to hear the browser's close
-		socket.on('close', () => { clearTimeout(timer); timer = setTimeout(end, mock.lateEndMs); });
+		socket.on('close', () => { if (!ended) { clearTimeout(timer); timer = setTimeout(end, mock.lateEndMs); } });
 	}
 
 	// A whole bundle over a WebSocket (docs/http-api.md, GET /api/install?size=N): refused as a

@@ -638,11 +638,12 @@ async function caseWebSocketFallback(browser, env) {
 // 4a'. The handshake reaches the device late (mock only; a slow tether): the page hears nothing
 // for 15 s and gives up on the WebSocket, while the install the handshake started on the device
 // is still ending. The POST waits until the device is free instead of hearing "busy", and that
-// install's failure ("connection lost") is not taken for the POST's own.
+// install's failure ("connection lost") is not taken for the POST's own. The mock keeps the
+// install's lock 5 s past its recorded end (on the device, the moment between the two): a POST
+// refused as busy then waits again instead of failing.
 async function caseWebSocketLate(browser, env) {
 	if (!env.mock) return 'skipped: needs the mock server';
-	env.mock.websocket = 'late';
-	env.mock.lateEndedAt = 0;
+	Object.assign(env.mock, { websocket: 'late', lateEndedAt: 0, lateLockMs: 5000 });
 	const from = env.mock.requests.length, upgradesFrom = env.mock.upgrades.length;
 	const { page, errors } = await openPage(browser, env.base);
 	await page.setInputFiles('#file-input', env.files.bundle);
@@ -657,15 +658,19 @@ async function caseWebSocketLate(browser, env) {
 	assert((await text(page, '#success')).includes('Installed version 2.0'), 'success screen says: ' + (await text(page, '#success')));
 	const tried = env.mock.upgrades.slice(upgradesFrom), put = env.mock.requests.slice(from).filter((q) => q.path === '/api/install');
 	assert(tried.length === 1 && !tried[0].accepted, 'WebSocket handshakes: ' + JSON.stringify(tried));
-	assert(put.length === 1 && put[0].via === 'post' && put[0].complete && put[0].bytes === fs.statSync(env.files.bundle).size,
-		'the mock received ' + JSON.stringify(put.map((q) => ({ via: q.via, bytes: q.bytes, complete: q.complete }))));
+	const refused = put.filter((q) => q.status === 409), sent = put.filter((q) => q.status !== 409);
+	assert(sent.length === 1 && sent[0].via === 'post' && sent[0].complete && sent[0].bytes === fs.statSync(env.files.bundle).size,
+		'the mock received ' + JSON.stringify(put.map((q) => ({ via: q.via, status: q.status, bytes: q.bytes, complete: q.complete }))));
 	assert(env.mock.lateEndedAt > 0 && put[0].at >= env.mock.lateEndedAt,
-		'the POST came ' + (env.mock.lateEndedAt ? (put[0].at - env.mock.lateEndedAt) + ' ms after' : 'without') + ' the late install ending');
+		'the first POST came ' + (env.mock.lateEndedAt ? (put[0].at - env.mock.lateEndedAt) + ' ms after' : 'without') + ' the late install ending');
+	assert(refused.length >= 1 && sent[0].at >= env.mock.lockedUntil,
+		refused.length + ' POST(s) refused as busy; the installing one came ' + (sent[0].at - env.mock.lockedUntil) + ' ms after the lock was free');
 	const unexpected = errors.filter((e) => !isUploadSocketNotice(e));
 	assert(unexpected.length === 0, 'page errors: ' + unexpected.join('; '));
 	await page.context().close();
-	return 'the POST left ' + ((put[0].at - clicked) / 1000).toFixed(1) + ' s after Install, ' +
-		(put[0].at - env.mock.lateEndedAt) + ' ms after the device was free';
+	return 'the first POST left ' + ((put[0].at - clicked) / 1000).toFixed(1) + ' s after Install, ' +
+		(put[0].at - env.mock.lateEndedAt) + ' ms after the install ended; ' + refused.length +
+		' refused as busy; the installing one ' + (sent[0].at - env.mock.lockedUntil) + ' ms after the lock was free';
 }
 
 // 4b. The page is reloaded mid-upload (real server only: the session lives on the device). The

@@ -31,25 +31,30 @@ start_server "$MAIN" --boot-backend grub --boot-env "$T/grubenv" || { fail /resu
 boot_order() { grub-editenv "$T/grubenv" list | sed -n 's/^LB_ORDER=//p'; }
 session_code() { curl -sS -o /dev/null -w '%{http_code}' "$URL/api/session"; }
 
-# cut_upload FILE BYTES: a client that announces the whole file, sends its first BYTES and
-# closes the connection, as a dropped link does. A cut one closes only once the install runs
-# (10 s at most): BYTES that fit in the socket buffers may be sent before the install program
-# starts, and the wait for its end would then see nothing running.
+# cut_upload FILE BYTES [FROM]: a client that announces the whole file (or, from byte FROM, the
+# rest of it with a Content-Range, as a resume), sends BYTES of it and closes the connection, as
+# a dropped link does. A cut one closes only once the install runs (10 s at most): BYTES that
+# fit in the socket buffers may be sent before the install program starts, and the wait for its
+# end would then see nothing running.
 cut_upload() {
-	python3 - "$PORT" "$1" "$2" <<'EOF'
+	python3 - "$PORT" "$1" "$2" "${3:-0}" <<'EOF'
 import json, os, socket, sys, time, urllib.request
-port, path, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, path, count, offset = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+size = os.path.getsize(path)
 s = socket.create_connection(("127.0.0.1", port))
-s.sendall(("POST /api/install HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n"
-           "Content-Length: %d\r\n\r\n" % (port, os.path.getsize(path))).encode())
+head = "POST /api/install HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n" % port
+if offset:
+    head += "Content-Range: bytes %d-%d/%d\r\n" % (offset, size - 1, size)
+s.sendall((head + "Content-Length: %d\r\n\r\n" % (size - offset)).encode())
 with open(path, "rb") as f:
+    f.seek(offset)
     left = count
     while left:
         b = f.read(min(left, 65536))
         s.sendall(b)
         left -= len(b)
 deadline = time.monotonic() + 10
-while count < os.path.getsize(path) and time.monotonic() < deadline:
+while offset + count < size and time.monotonic() < deadline:
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=2) as r:
             if json.load(r).get("state") in ("receiving", "verifying", "writing"):
@@ -135,18 +140,7 @@ first=$(session_field .resume_offset)
 offset=$first
 etag=$(session_field .manifest_sha256)
 # the second attempt: the rest from the resume offset, itself cut after 4 MiB
-python3 - "$PORT" "$T/good.lifeboat" "$offset" $((4 << 20)) "$SIZE" <<'EOF'
-import socket, sys, time
-port, path, offset, count, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-s = socket.create_connection(("127.0.0.1", port))
-s.sendall(("POST /api/install HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n"
-           "Content-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n" % (port, offset, size - 1, size, size - offset)).encode())
-with open(path, "rb") as f:
-    f.seek(offset)
-    s.sendall(f.read(count))
-time.sleep(0.3)
-s.close()
-EOF
+cut_upload "$T/good.lifeboat" $((4 << 20)) "$offset"
 wait_idle
 second=$(session_field .resume_offset)
 check /resume/twice/advanced test "$second" -gt "$first"
