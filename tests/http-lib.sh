@@ -19,7 +19,6 @@ grant_main() {
 	"$ROOT/overlay/usr/lib/lifeboat/grant-targets" "$T/grant.conf" "$MAIN_GROUP" >/dev/null
 }
 
-
 # start_server TARGET [extra run-recovery-server options...]: waits until it answers (30 s at
 # most; a server that ended fails at once).
 start_server() {

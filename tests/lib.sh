@@ -157,8 +157,8 @@ make_image() {
 # nginx_start CHECK_URL SERVERS: a real nginx, a job of this test (cleanup stops it), serving
 # the server { } blocks SERVERS (nginx's syntax: the listen and root lines are the caller's), its
 # logs in $T/nginx/ (access.log, error.log, stderr), its temporary files in $T/nginx/tmp.
-# Returns once CHECK_URL answers; non-zero, with nginx's own words on stderr, if it does not
-# within 5 s.
+# Returns once CHECK_URL answers (wait_server); non-zero, with nginx's own words on stderr, if
+# it does not.
 nginx_start() {
 	local check_url=$1
 	shift
@@ -191,6 +191,7 @@ nginx_start() {
 # CUT and CUTS say (see its header); sets RELAY_PORT and RELAY_PID. Its log starts afresh in
 # $T/relay.log. Waits until it listens; a port taken between free_port and its bind (a client's
 # socket) means another port. Non-zero, with the log's last lines on stderr, after three ports.
+relay_ready_or_ended() { grep -qs ready "$T/relay.out" || ! kill -0 "$RELAY_PID" 2>/dev/null; }
 cut_relay_start() {
 	[ -x "$T/cut-relay" ] || cc -O2 -Wall -Wextra -Werror -o "$T/cut-relay" "$ROOT/tests/cut-relay.c" || return 1
 	local attempt
@@ -200,11 +201,8 @@ cut_relay_start() {
 		rm -f "$T/relay.out" # the last relay's "ready" must not count for this one
 		"$T/cut-relay" "$RELAY_PORT" "$@" >"$T/relay.out" 2>>"$T/relay.log" &
 		RELAY_PID=$!
-		for _ in $(seq 1 200); do
-			grep -qs ready "$T/relay.out" && return 0
-			kill -0 "$RELAY_PID" 2>/dev/null || break
-			sleep 0.05
-		done
+		wait_until 10 relay_ready_or_ended
+		grep -qs ready "$T/relay.out" && return 0
 		kill "$RELAY_PID" 2>/dev/null
 		wait "$RELAY_PID" 2>/dev/null
 	done
