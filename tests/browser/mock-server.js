@@ -184,7 +184,6 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		lateEndMs: 4000,
 		lateGiveUpMs: 22000,
 		lateLockMs: 0,
-		lockedUntil: 0,
 		lateEndedAt: 0,
 		upgrades: [],
 		log: [],
@@ -217,7 +216,6 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		mock.cutNextDelta = null;
 		mock.websocket = true;
 		mock.lateLockMs = 0;
-		mock.lockedUntil = 0;
 	};
 	const logLine = (s) => mock.log.push(new Date().toISOString() + ' ' + s);
 
@@ -276,7 +274,7 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 		// (Chromium silently resends a POST whose connection was cut, right after the cut.)
 		if (RUNNING.has(mock.status.state) && mock.current && mock.current.req.socket.destroyed)
 			mock.current.lose();
-		if (RUNNING.has(mock.status.state) || mock.planning || Date.now() < mock.lockedUntil)
+		if (RUNNING.has(mock.status.state) || mock.planning || Date.now() < mock.lateEndedAt + mock.lateLockMs)
 			return drainThen(() => answer(409, 'busy', 'another install is running (' + mock.status.message + '): wait for it'));
 		// A plan is used once: any install discards it.
 		const planned = mock.plan;
@@ -508,7 +506,6 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 			const message = 'the upload stopped at 0 % (connection lost): upload again';
 			setState('failed', message, { last_result: { result: 'failed', code: 'truncated', message, time: now() } });
 			mock.lateEndedAt = Date.now();
-			mock.lockedUntil = mock.lateEndedAt + mock.lateLockMs;
 			logLine('install: ' + message);
 		};
 		lateInstallEnd = end;
