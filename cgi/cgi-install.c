@@ -10,6 +10,7 @@
 #include "lib/content-range.h"
 #include "lib/delta-plan.h"
 #include "lib/install.h"
+#include "lib/io.h"
 #include "lib/log.h"
 #include "lib/multipart.h"
 #include "lib/state.h"
@@ -331,6 +332,7 @@ int main(void)
 	struct lb_error key_err = {0};
 	lb_keyring_load(cfg.keyring, &keys, &key_err); /* no keys: the installer names the problem */
 
+	lb_pipe_widen(STDIN_FILENO); /* lighttpd hands the body (and a WebSocket's frames) over through a pipe */
 	struct lb_input raw = {.read = cgi_read_request_body}, in;
 	static struct lb_ws_reader ws_reader;
 	if (over_websocket)

@@ -337,6 +337,7 @@ static int verb_install(int argc, char **argv)
 		lb_keyring_free(keys);
 		return tool_fail(program, &err, json, "untouched");
 	}
+	lb_pipe_widen(fd);
 	struct lb_input in;
 	lb_input_init_fd(&in, &fd);
 

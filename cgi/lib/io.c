@@ -25,6 +25,13 @@ ssize_t lb_read_full(int fd, void *buf, size_t size)
 	return (ssize_t)done;
 }
 
+void lb_pipe_widen(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
+
 int lb_write_full(int fd, const void *buf, size_t size)
 {
 	size_t done = 0;

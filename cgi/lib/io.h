@@ -17,6 +17,13 @@ int lb_pwrite_full(int fd, const void *buf, size_t size, uint64_t offset);
 /* Reads exactly `size` bytes at `offset`; a short read is -EIO. */
 int lb_pread_full(int fd, void *buf, size_t size, uint64_t offset);
 
+/* Grows the buffer of the pipe FD to 1 MiB, the most an unprivileged process may ask for by
+ * default (fs.pipe-max-size): a bundle arriving through a pipe then moves up to 1 MiB per
+ * wakeup of its reader instead of the 64 KiB of a pipe's default buffer, which on two cores
+ * cut an upload's time through lighttpd by a fifth (docs/web-appliance.md "Speed"). Anything
+ * but a pipe, or a refusal, is left as it is: only speed depends on it. */
+void lb_pipe_widen(int fd);
+
 /* Writes a whole file atomically: a temporary file beside it, fsync, rename, fsync of the
  * directory. Readers see the old content or the new one, never a mix. */
 int lb_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);

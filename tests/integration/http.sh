@@ -135,6 +135,11 @@ else
 fi
 progress_moving() { [ "$(status_field '.state + " " + (.progress.percent > 0 and .progress.percent < 100 | tostring)')" = 'writing true' ]; }
 check /http/status/progress wait_until 10 progress_moving
+# The body reaches the install CGI program through a pipe from lighttpd, widened to 1 MiB
+# (lb_pipe_widen: fewer wakeups per byte, docs/web-appliance.md "Speed").
+body_pipe_size() { python3 -c 'import fcntl, os, sys; print(fcntl.fcntl(os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK), fcntl.F_GETPIPE_SZ))' "/proc/$1/fd/0"; }
+cgi=$(pgrep -P "$SERVER_PID" -x install)
+check /http/install/body-pipe-widened test "$(body_pipe_size "$cgi")" = $((1 << 20))
 kill "$slow" 2>/dev/null
 wait "$slow" 2>/dev/null
 wait_idle

@@ -1,7 +1,10 @@
-/* Unit tests of cgi/lib/io.c: whole-file helpers and the key=value reader of the state files. */
+/* Unit tests of cgi/lib/io.c: whole-file helpers, the key=value reader of the state files, and
+ * the pipe widening of a bundle arriving on standard input. */
 #include "lib/io.h"
 #include "lib/macro.h"
 #include "unit.h"
+
+#include <fcntl.h>
 
 static void test_key_value(void)
 {
@@ -38,11 +41,34 @@ static void test_file_roundtrip(void)
 	CHECK(lb_read_file(path, 2, &text, &size) < 0); /* larger than allowed */
 }
 
+static void test_pipe_widen(void)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	int before = fcntl(p[0], F_GETPIPE_SZ);
+	lb_pipe_widen(p[0]); /* the reading end, as the installer holds it */
+	int after = fcntl(p[0], F_GETPIPE_SZ);
+	close(p[0]);
+	close(p[1]);
+	CHECK(before == 64 << 10 && after == 1 << 20);
+
+	const char *path = unit_path("not-a-pipe"); /* a regular file is left as it is */
+	CHECK(lb_write_file_atomic(path, "x", 1, 0644) == 0);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	lb_pipe_widen(fd);
+	char c;
+	bool still_readable = read(fd, &c, 1) == 1 && c == 'x';
+	close(fd);
+	CHECK(still_readable);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
 	    {"/io/key-value", test_key_value},
 	    {"/io/file-roundtrip", test_file_roundtrip},
+	    {"/io/pipe-widen", test_pipe_widen},
 	};
 	return unit_main(tests, sizeof(tests) / sizeof(tests[0]));
 }
