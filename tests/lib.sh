@@ -12,7 +12,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-it-XXXXXX")
 LOOPS=()
 DMS=()
 MOUNTS=()
-source "$ROOT/scripts/lib/net.sh"
+source "$ROOT/scripts/lib/net.sh" # free_port, wait_until, wait_server
 
 # What the helpers set up, one "KIND NAME" line each, in order. A file rather than an array, so
 # that helpers run in $(...) subshells, such as loop_attach, can register too.
@@ -46,25 +46,6 @@ trap cleanup EXIT
 pass() { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "ok $1 # skipped: $2"; }
-
-# wait_until SECONDS COMMAND...: runs COMMAND (a function too) every 0.1 s until it succeeds;
-# false once SECONDS have passed. Bounds are for a slow machine: a passing run does not wait them.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
-}
-
-# wait_server PID URL: until the server PID answers at URL (30 s at most); false if it ended,
-# at once (a server that could not bind its port must not pass for one that another answers).
-answers_or_ended() { curl -s -o /dev/null "$2" || ! kill -0 "$1" 2>/dev/null; }
-wait_server() {
-	wait_until 30 answers_or_ended "$1" "$2"
-	kill -0 "$1" 2>/dev/null && curl -s -o /dev/null "$2"
-}
 
 # check NAME COMMAND...: passes when the command succeeds.
 check() {
