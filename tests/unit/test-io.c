@@ -45,12 +45,11 @@ static void test_pipe_widen(void)
 {
 	int p[2];
 	CHECK(pipe(p) == 0);
-	int before = fcntl(p[0], F_GETPIPE_SZ);
 	lb_pipe_widen(p[0]); /* the reading end, as the installer holds it */
-	int after = fcntl(p[0], F_GETPIPE_SZ);
+	int size = fcntl(p[0], F_GETPIPE_SZ);
 	close(p[0]);
 	close(p[1]);
-	CHECK(before == 64 << 10 && after == 1 << 20);
+	CHECK(size == 1 << 20); /* from the default 64 KiB of 4 KiB pages */
 
 	const char *path = unit_path("not-a-pipe"); /* a regular file is left as it is */
 	CHECK(lb_write_file_atomic(path, "x", 1, 0644) == 0);
