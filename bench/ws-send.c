@@ -7,10 +7,13 @@
  *   ws-send http://HOST:PORT BUNDLE [TIMING_FILE]
  *
  * Sends the bundle in masked binary frames of 1 MiB (RFC 6455 5.3: a fresh random key per
- * frame, applied eight bytes at a time), answers pings, prints the server's one text message
- * and writes the seconds from the connection's start to that message into TIMING_FILE.
+ * frame; the header and the masking are the core library's, cgi/lib/websocket.c), answers
+ * pings, prints the server's one text message and writes the seconds from the connection's
+ * start to that message into TIMING_FILE.
  * Exit: 0 a message came, 2 the handshake was refused (the answer printed), 3 the connection
  * ended without a message, 1 any other failure. */
+#include "lib/websocket.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +34,7 @@
 #include <unistd.h>
 
 #define SLICE (1u << 20)
-#define HEADER_MAX 14 /* 2 + 8 (length) + 4 (mask) */
+#define HEADER_MAX (LB_WS_HEADER_MAX + 4) /* and the masking key */
 #define INPUT_MAX (64u << 10)
 
 static void die(const char *what)
@@ -65,43 +68,17 @@ static void write_all(int fd, const void *buf, size_t size)
 	}
 }
 
-/* One final client frame into `out` (HEADER_MAX + length bytes): header, random key, masked payload. */
+/* One final client frame into `out` (HEADER_MAX + length bytes): the library's header with the
+ * mask bit set, a fresh random key, the masked payload. */
 static size_t frame(uint8_t *out, int opcode, const uint8_t *payload, size_t length)
 {
-	size_t h = 0;
-	out[h++] = (uint8_t)(0x80 | opcode);
-	if (length < 126) {
-		out[h++] = (uint8_t)(0x80 | length);
-	} else if (length < 65536) {
-		out[h++] = 0x80 | 126;
-		out[h++] = (uint8_t)(length >> 8);
-		out[h++] = (uint8_t)length;
-	} else {
-		out[h++] = 0x80 | 127;
-		for (int i = 7; i >= 0; i--)
-			out[h++] = (uint8_t)(length >> (8 * i));
-	}
-	uint8_t key[4];
-	if (getrandom(key, sizeof(key), 0) != sizeof(key))
+	size_t h = lb_ws_frame_header(out, opcode, length);
+	out[1] |= 0x80;
+	if (getrandom(out + h, 4, 0) != 4)
 		die("getrandom");
-	memcpy(out + h, key, 4);
-	h += 4;
-	uint8_t *body = out + h;
-	memcpy(body, payload, length);
-	/* byte i meets key[i % 4]: a word of the key repeated, in memory order, does that eight at a time */
-	uint64_t k8;
-	uint8_t kb[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
-	memcpy(&k8, kb, 8);
-	size_t i = 0;
-	for (; i + 8 <= length; i += 8) {
-		uint64_t w;
-		memcpy(&w, body + i, 8);
-		w ^= k8;
-		memcpy(body + i, &w, 8);
-	}
-	for (; i < length; i++)
-		body[i] ^= key[i & 3];
-	return h + length;
+	memcpy(out + h + 4, payload, length);
+	lb_ws_mask(out + h + 4, length, out + h, 0);
+	return h + 4 + length;
 }
 
 static int connect_to(const char *url, char *host_port, size_t host_port_size)
@@ -186,7 +163,7 @@ int main(int argc, char **argv)
 			size_t len = size - sent < SLICE ? (size_t)(size - sent) : SLICE;
 			if (pread(file, slice, len, (off_t)sent) != (ssize_t)len)
 				die("read the bundle");
-			out_len = frame(out, 2, slice, len);
+			out_len = frame(out, LB_WS_BINARY, slice, len);
 			out_pos = 0;
 			sent += len;
 		}
@@ -222,24 +199,25 @@ int main(int argc, char **argv)
 			if (have < off + len)
 				break;
 			int opcode = input[0] & 15;
-			uint8_t reply[HEADER_MAX + 125];
-			if (opcode == 1) {
+			uint8_t reply[HEADER_MAX + LB_WS_CONTROL_MAX];
+			if (opcode == LB_WS_TEXT) {
 				printf("%.*s\n", (int)len, (char *)input + off);
 				if (argc == 4) {
 					FILE *t = fopen(argv[3], "w");
 					if (!t || fprintf(t, "%.3f\n", now() - started) < 0 || fclose(t) != 0)
 						die(argv[3]);
 				}
-				write_all(fd, reply, frame(reply, 8, (const uint8_t *)"\x03\xe8", 2));
+				write_all(fd, reply,
+					  frame(reply, LB_WS_CLOSE, (const uint8_t *)"\x03\xe8", 2));
 				return 0;
-			} else if (opcode == 9 && len <= 125) {
+			} else if (opcode == LB_WS_PING && len <= LB_WS_CONTROL_MAX) {
 				/* a pong goes out between two frames of the bundle, never inside one */
 				if (out_pos != out_len) {
 					write_all(fd, out + out_pos, out_len - out_pos);
 					out_pos = out_len;
 				}
-				write_all(fd, reply, frame(reply, 10, input + off, len));
-			} else if (opcode == 8) {
+				write_all(fd, reply, frame(reply, LB_WS_PONG, input + off, len));
+			} else if (opcode == LB_WS_CLOSE) {
 				return 3;
 			}
 			memmove(input, input + off + len, have - off - len);

@@ -175,9 +175,8 @@ static int parse_rest(struct lb_ws_reader *r)
 	return 0;
 }
 
-/* XORs the masking key in, `pos` being the offset of p[0] in the frame's payload. Eight bytes at
- * a time: at 500 MB/s a byte loop would be the bottleneck of an upload. */
-static void unmask(uint8_t *p, size_t n, const uint8_t key[4], uint64_t pos)
+/* Eight bytes at a time: at 500 MB/s a byte loop would be the bottleneck of an upload. */
+void lb_ws_mask(uint8_t *p, size_t n, const uint8_t key[4], uint64_t pos)
 {
 	size_t i = 0;
 	for (; i < n && ((pos + i) & 3); i++)
@@ -264,7 +263,7 @@ ssize_t lb_ws_read(struct lb_ws_reader *r, void *buf, size_t size)
 					continue;
 			}
 			r->in_payload = false;
-			unmask(r->control, (size_t)r->pos, r->mask, 0);
+			lb_ws_mask(r->control, (size_t)r->pos, r->mask, 0);
 			int e = handle_control(r, (size_t)r->pos);
 			if (e < 0)
 				return e;
@@ -278,7 +277,7 @@ ssize_t lb_ws_read(struct lb_ws_reader *r, void *buf, size_t size)
 		ssize_t n = source_read(r, buf, want, false);
 		if (n < 0)
 			return n;
-		unmask(buf, (size_t)n, r->mask, r->pos);
+		lb_ws_mask(buf, (size_t)n, r->mask, r->pos);
 		r->pos += (uint64_t)n;
 		r->left -= (uint64_t)n;
 		r->delivered += (uint64_t)n;

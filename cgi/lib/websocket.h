@@ -102,8 +102,13 @@ const char *lb_ws_reader_error(const struct lb_ws_reader *r);
 /* An input (input.h) yielding the payload, for the installer to read the bundle from. */
 void lb_ws_reader_input(struct lb_ws_reader *r, struct lb_input *ret);
 
-/* The header of an unmasked final frame (a server's); returns its length (2, 4 or 10). */
+/* The header of an unmasked final frame (a server's); returns its length (2, 4 or 10). A client's
+ * frame sets the mask bit, 0x80 of byte 1, and puts its key after this header. */
 size_t lb_ws_frame_header(uint8_t out[LB_WS_HEADER_MAX], int opcode, uint64_t length);
+
+/* XORs the masking key into `n` bytes of payload, `pos` being the offset of p[0] in the frame's
+ * payload: masks a client's frame and unmasks it alike (RFC 6455 5.3). */
+void lb_ws_mask(uint8_t *p, size_t n, const uint8_t key[4], uint64_t pos);
 
 /* Writes one whole frame to `fd` (short writes and EINTR looped over). Frames never interleave:
  * every thread of the process sends under one lock, and frames up to 4 KiB go out in a single
