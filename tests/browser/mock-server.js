@@ -645,4 +645,4 @@ function startMock({ pagePath, recoveryVersion, compatible, rate }) {
 	});
 }
 
-module.exports = { startMock, readManifest };
+module.exports = { startMock, readManifest, RUNNING };
